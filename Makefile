@@ -1,0 +1,52 @@
+# The README's two commands are `make demo` and `make test`; both run `make install` first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTHON ?= python3.11
+# Debian packages for the real RTSP server (GStreamer's gst-rtsp-server, driven by /usr/bin/python3)
+DEBS := gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+        gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly python3-gi
+GST_CHECK := /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" 2>/dev/null
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install demo test check lint typecheck clean
+
+install: $(STAMP)
+
+# A second run is quick: nothing is redone unless pyproject.toml changed.
+$(STAMP): pyproject.toml
+	@if ! $(GST_CHECK); then \
+	  echo "installing Debian packages for the RTSP server: $(DEBS)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBS) >/dev/null; \
+	fi
+	@$(GST_CHECK) || { echo "GStreamer RTSP server still missing: apt-get install $(DEBS)"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import matthan.edge.cli" || { echo "install failed"; exit 1; }
+	@touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/matthan demo
+
+# Everything CI checks: the test suite (integration tests against the real broker and RTSP
+# server included), then ruff and mypy.
+test: install
+	$(PY) -m pytest -q -ra
+	$(MAKE) --no-print-directory check
+
+check: lint typecheck
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# mypy cannot follow setuptools' editable-install hook that maps edge/ -> matthan.edge, so it
+# reads the same folders through a tree of symbolic links under .build/mypy.
+typecheck: install
+	@mkdir -p .build/mypy/matthan
+	@for d in edge recognizers integration benchmarks models; do ln -sfn ../../../$$d .build/mypy/matthan/$$d; done
+	MYPYPATH=.build/mypy $(VENV)/bin/mypy -p matthan
+
+clean:
+	rm -rf $(VENV) .build var
