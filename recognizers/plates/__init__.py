@@ -1,0 +1,1 @@
+"""Licence plates: detection, reading and the Vietnamese plate grammar."""
