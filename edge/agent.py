@@ -80,7 +80,9 @@ class CameraWorker:
             "stream": change.stream,
             "reconnects": change.reconnects,
         }
-        self.agent.emit(events.build("camera.status", self.agent.producer, self.camera.id, time.time(), fields))
+        self.agent.emit(
+            events.build("camera.status", self.agent.producer, self.camera.id, time.time(), fields)
+        )
 
     def _run(self) -> None:
         period = 1.0 / self.camera.analysis_fps
@@ -96,13 +98,17 @@ class CameraWorker:
                     det = recognizer(frame.image, det)
                 except RecognizerError as exc:
                     self.recognizer_errors += 1
-                    log.warning("camera %s: %s skipped a frame: %s", self.camera.id, recognizer.type_name, exc)
+                    log.warning(
+                        "camera %s: %s skipped a frame: %s", self.camera.id, recognizer.type_name, exc
+                    )
                 except Exception:  # a bug in one backend must not stop the camera
                     self.recognizer_errors += 1
                     log.exception("camera %s: %s failed", self.camera.id, recognizer.type_name)
             height, width = frame.image.shape[:2]
             try:
-                payloads = payloads_for(det, self.agent.producer, self.camera.id, frame.capture_time, width, height)
+                payloads = payloads_for(
+                    det, self.agent.producer, self.camera.id, frame.capture_time, width, height
+                )
             except events.EventValidationError as exc:
                 log.error("camera %s: event not built: %s", self.camera.id, exc)
                 payloads = []
@@ -191,7 +197,10 @@ class Agent:
             self.heartbeat()
 
     def heartbeat(self) -> None:
-        fields = {"uptime_s": round(time.time() - self.started, 3), "cameras": [w.heartbeat_entry() for w in self.workers]}
+        fields = {
+            "uptime_s": round(time.time() - self.started, 3),
+            "cameras": [w.heartbeat_entry() for w in self.workers],
+        }
         self.emit(events.build("agent.heartbeat", self.producer, self.config.agent_id, time.time(), fields))
 
     def stop(self, flush_timeout_s: float = 10.0) -> None:

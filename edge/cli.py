@@ -6,8 +6,10 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+from matthan.edge.errors import CommandError
 
 #: Modules that add sub-commands. Each defines `register(commands, eval_commands)`, where both are
 #: argparse sub-parser collections (`matthan X ...` and `matthan eval X ...`), and sets
@@ -15,14 +17,8 @@ from typing import Any
 #: `CommandError` (printed as one line, exit 2) so that no traceback reaches an installer.
 COMMAND_MODULES: tuple[str, ...] = (
     "matthan.edge.commands",
+    "matthan.recognizers.plates.detect_cli",
 )
-
-
-class CommandError(RuntimeError):
-    """An error the user can fix: printed as one line without a traceback (unless --debug)."""
-
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from matthan.edge.cli import CommandError
+from matthan.edge.errors import CommandError
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,12 @@ def register(commands: Any, eval_commands: Any) -> None:
 
     demo = commands.add_parser("demo", help="broker + RTSP camera + agent + live event view, all embedded")
     demo.add_argument("--source", help="an RTSP URL or a video file (default: the synthetic street clip)")
-    demo.add_argument("--bootstrap", help="use this Kafka cluster (HOST:PORT,...) instead of the embedded broker")
-    demo.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where logs, clips and spool go")
+    demo.add_argument(
+        "--bootstrap", help="use this Kafka cluster (HOST:PORT,...) instead of the embedded broker"
+    )
+    demo.add_argument(
+        "--data-dir", type=Path, default=Path("var/demo"), help="where logs, clips and spool go"
+    )
     demo.add_argument("--seconds", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     demo.set_defaults(func=cmd_demo)
 

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
 from matthan.integration.kafka import KafkaSettings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 #: Recogniser backends by config `type`: "module:ConfigClass:BackendClass". A backend is one
 #: module implementing matthan.recognizers.base.Recognizer; its config model forbids extra keys.
@@ -33,7 +32,9 @@ def backend_classes(type_name: str) -> tuple[type[BaseModel], type[Any]]:
     try:
         module_name, config_name, backend_name = BACKENDS[type_name].split(":")
     except KeyError:
-        raise ValueError(f"unknown recogniser type {type_name!r}; known: {', '.join(sorted(BACKENDS))}") from None
+        raise ValueError(
+            f"unknown recogniser type {type_name!r}; known: {', '.join(sorted(BACKENDS))}"
+        ) from None
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -102,7 +103,9 @@ class CameraConfig(StrictModel):
     @classmethod
     def _check_id(cls, value: str) -> str:
         if not CAMERA_ID.match(value):
-            raise ValueError("camera id must be 1-64 letters, digits, '.', '_' or '-' and start with a letter or digit")
+            raise ValueError(
+                "camera id must be 1-64 letters, digits, '.', '_' or '-' and start with a letter or digit"
+            )
         return value
 
     @field_validator("recognizers", mode="before")
@@ -182,7 +185,9 @@ def parse_config(data: Any, source: str = "config") -> AgentConfig:
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # an unknown key first: a misspelled key usually also leaves a required one missing
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{source}: {where}: {_describe(first)}{more}") from None

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from kafka.errors import KafkaError
-
 from matthan.integration import events
 from matthan.integration.kafka import KafkaSettings, make_consumer
 
@@ -35,7 +34,8 @@ def summary(payload: dict[str, Any]) -> str:
         detail = f"{payload['status'].upper()}: {payload['reason']}"
     elif kind == "agent.heartbeat":
         cams = ", ".join(
-            f"{c['camera_id']} {c['status']} {c.get('analysed_frames', 0)} analysed/{c.get('events', 0)} events"
+            f"{c['camera_id']} {c['status']} "
+            f"{c.get('analysed_frames', 0)} analysed/{c.get('events', 0)} events"
             for c in payload["cameras"]
         )
         detail = f"agent up {payload['uptime_s']:.0f} s; {cams}"
@@ -72,7 +72,10 @@ class ConsoleView:
             try:
                 if consumer is None:
                     consumer = make_consumer(
-                        self.settings, *events.topics(self.topic_prefix), group_id=None, metadata_max_age_ms=2000
+                        self.settings,
+                        *events.topics(self.topic_prefix),
+                        group_id=None,
+                        metadata_max_age_ms=2000,
                     )
                 batches = consumer.poll(timeout_ms=500)
             except KafkaError as exc:

@@ -99,12 +99,18 @@ def run_demo(
                 "kafka": {"bootstrap_servers": settings.bootstrap_servers},
                 "topic_prefix": prefix,
                 "heartbeat_s": 10,
-                "defaults": {"recognizers": recognizers if recognizers is not None else default_recognizers()},
+                "defaults": {
+                    "recognizers": recognizers if recognizers is not None else default_recognizers()
+                },
                 "cameras": [{"id": "demo-street", "url": url}],
             },
             "demo",
         )
-        print(f"matthan demo: broker {settings.bootstrap_servers}, camera {url}; Ctrl-C stops", file=out, flush=True)
+        print(
+            f"matthan demo: broker {settings.bootstrap_servers}, camera {url}; Ctrl-C stops",
+            file=out,
+            flush=True,
+        )
         console = ConsoleView(settings, prefix, out)
         viewer = threading.Thread(target=console.run, name="console", daemon=True)
         viewer.start()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from matthan.recognizers.base import CLASS_FACE, CLASS_PLATE, Detections
 from matthan.integration import events
 from matthan.integration.events import Producer
+from matthan.recognizers.base import CLASS_FACE, CLASS_PLATE, Detections
 
 
 def _value(det: Detections, key: str, i: int, default: Any = None) -> Any:
@@ -54,7 +54,8 @@ def plate_fields(det: Detections, i: int, width: int, height: int) -> dict[str, 
     candidates = _value(det, "candidates", i)
     if candidates:
         plate["candidates"] = [
-            {"text": str(c["text"]), "confidence": round(_clip01(c["confidence"]), 4)} for c in candidates[:10]
+            {"text": str(c["text"]), "confidence": round(_clip01(c["confidence"]), 4)}
+            for c in candidates[:10]
         ]
     return {"plate": plate, **_common(det, i, width, height)}
 

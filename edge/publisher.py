@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka.errors import KafkaError, MessageSizeTooLargeError
-
 from matthan.edge.spool import Spool
 from matthan.integration.events import topics
 from matthan.integration.kafka import KafkaSettings, ensure_topics, make_producer
@@ -43,7 +42,7 @@ class Publisher:
         self._topics_ready = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._down_since: float | None = None
+        self.down_since: float | None = None
 
     def start(self) -> Publisher:
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
@@ -71,15 +70,15 @@ class Publisher:
                 log.debug("closing producer failed", exc_info=True)
 
     def _mark_down(self, reason: str) -> None:
-        if self.connected or self._down_since is None:
+        if self.connected or self.down_since is None:
             where = ",".join(self.settings.client_config()["bootstrap_servers"])
             log.warning(
-                "Kafka broker %s unreachable (%s); events stay in the spool (%d) and are sent when it returns",
+                "Kafka broker %s unreachable (%s); %d events stay in the spool and are sent when it returns",
                 where,
                 reason,
                 self.spool.depth(),
             )
-            self._down_since = time.monotonic()
+            self.down_since = time.monotonic()
         self.connected = False
         # tansu forgets producer ids on restart, so an idempotent producer must be made anew
         self._close_producer()
@@ -100,10 +99,12 @@ class Publisher:
                     self._producer = make_producer(self.settings)
                 sent = self._send(pending)
                 if not self.connected:
-                    if self._down_since is not None:
-                        log.info("Kafka broker reachable again; sending %d spooled events", self.spool.depth())
+                    if self.down_since is not None:
+                        log.info(
+                            "Kafka broker reachable again; sending %d spooled events", self.spool.depth()
+                        )
                     self.connected = True
-                    self._down_since = None
+                    self.down_since = None
                 backoff = 0.2
                 self.delivered += sent
                 if self.on_delivered is not None and sent:

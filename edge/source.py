@@ -12,17 +12,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import av
 import numpy as np
 import numpy.typing as npt
-
 from matthan.edge.redact import redact_url, scrub
 
 log = logging.getLogger(__name__)
 
 ONLINE, STALLED, OFFLINE, STARTING = "online", "stalled", "offline", "starting"
+
+#: Codecs of real camera streams and video files. FFmpeg also "decodes" text files (as ANSI art)
+#: and the like into frames; those are not cameras.
+VIDEO_CODECS = frozenset(
+    {"h264", "hevc", "mjpeg", "mpeg4", "mpeg2video", "mpeg1video", "h263", "vp8", "vp9", "av1", "rawvideo"}
+)
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,9 @@ class CameraSource:
         if status == self.status:
             return
         previous, self.status = self.status, status
-        change = StatusChange(self.camera_id, status, previous, reason, self.stats.stream, self.stats.reconnects)
+        change = StatusChange(
+            self.camera_id, status, previous, reason, self.stats.stream, self.stats.reconnects
+        )
         level = logging.INFO if status == ONLINE else logging.WARNING
         log.log(level, "camera %s %s: %s", self.camera_id, status, reason)
         if self.on_status is not None:
@@ -177,7 +184,12 @@ class CameraSource:
                     backoff = self.reconnect_min_s
                 if self._stop.is_set():
                     break
-                self._set_status(OFFLINE, "stream ended")
+                if got_frames:
+                    self._set_status(OFFLINE, "stream ended: the source closed the connection")
+                else:
+                    self._set_status(
+                        OFFLINE, "not a video stream: the source opened but gave no decodable frame"
+                    )
             except Exception as exc:  # every failure of FFmpeg or the network ends in a reconnect
                 if self._stop.is_set():
                     break
@@ -198,12 +210,14 @@ class CameraSource:
         got = False
         try:
             stream = container.streams.video[0] if container.streams.video else None
-            if stream is None:
-                raise av.error.InvalidDataError(0, "no video stream")
+            if stream is None or stream.codec_context.name not in VIDEO_CODECS:
+                return False
             stream.thread_type = "AUTO"
             rate = stream.average_rate or stream.guessed_rate
             fps = float(rate) if rate else None
-            is_file = not self.url.startswith(("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://"))
+            is_file = not self.url.startswith(
+                ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")
+            )
             anchor: tuple[float, float] | None = None  # (wall clock, stream time) of the reference frame
             for packet in container.demux(stream):
                 if self._stop.is_set():
@@ -222,7 +236,7 @@ class CameraSource:
                     if is_file and self.realtime_files and capture > now:
                         # a file plays at its own pace, like a camera would
                         self._stop.wait(capture - now)
-                    image = vf.to_ndarray(format="bgr24")
+                    image = cast(npt.NDArray[np.uint8], vf.to_ndarray(format="bgr24"))
                     if not got:
                         got = True
                         self.stats.stream = {
@@ -231,7 +245,9 @@ class CameraSource:
                             "height": int(vf.height),
                             "fps": fps,
                         }
-                        self._set_status(ONLINE, f"receiving {vf.width}x{vf.height} {stream.codec_context.name}")
+                        self._set_status(
+                            ONLINE, f"receiving {vf.width}x{vf.height} {stream.codec_context.name}"
+                        )
                     self.stats.decoded_frames += 1
                     frame = Frame(self.stats.decoded_frames, image, capture, time.time())
                     with self._cond:

@@ -61,7 +61,8 @@ class Spool:
         headers = json.dumps([[k, v.decode("utf-8")] for k, v in record.headers])
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO events (event_id, topic, key, value, headers, created) VALUES (?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO events (event_id, topic, key, value, headers, created) "
+                "VALUES (?,?,?,?,?,?)",
                 (event_id, record.topic, record.key, record.value, headers, time.time()),
             )
         self.added.set()
@@ -76,7 +77,9 @@ class Spool:
             SpooledEvent(
                 seq,
                 event_id,
-                KafkaRecord(topic, bytes(key), bytes(value), [(k, v.encode()) for k, v in json.loads(headers)]),
+                KafkaRecord(
+                    topic, bytes(key), bytes(value), [(k, v.encode()) for k, v in json.loads(headers)]
+                ),
                 created,
             )
             for seq, event_id, topic, key, value, headers, created in rows
@@ -93,7 +96,8 @@ class Spool:
         with self._lock:
             self._db.execute("BEGIN")
             self._db.execute(
-                "INSERT OR REPLACE INTO rejected SELECT seq, event_id, topic, key, value, headers, created, ? "
+                "INSERT OR REPLACE INTO rejected "
+                "SELECT seq, event_id, topic, key, value, headers, created, ? "
                 "FROM events WHERE seq = ?",
                 (reason, seq),
             )

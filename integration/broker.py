@@ -7,6 +7,7 @@ at an Apache Kafka cluster instead (see the README's operations section).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -117,16 +118,16 @@ class EmbeddedBroker:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                admin = KafkaAdminClient(
-                    bootstrap_servers=self.bootstrap_servers, request_timeout_ms=3000
-                )
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=3000)
                 admin.list_topics()
                 admin.close()
                 return
             except KafkaError as exc:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise BrokerError(f"embedded broker on {self.bootstrap_servers} does not answer Kafka: {exc}")
+                    raise BrokerError(
+                        f"embedded broker on {self.bootstrap_servers} does not answer Kafka: {exc}"
+                    ) from None
                 time.sleep(0.2)
 
     def pause(self) -> None:
@@ -141,10 +142,8 @@ class EmbeddedBroker:
     def stop(self, timeout_s: float = 5.0) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
             proc.terminate()
             try:
                 proc.wait(timeout_s)

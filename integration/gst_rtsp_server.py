@@ -129,8 +129,9 @@ def main():
             server.set_auth(auth)
             perms = GstRtspServer.RTSPPermissions()
             perms.add_role_from_structure(
-                Gst.Structure.new_from_string("user, media.factory.access=(boolean)true, "
-                                              "media.factory.construct=(boolean)true")
+                Gst.Structure.new_from_string(
+                    "user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+                )
             )
             factory.set_permissions(perms)
         mounts.add_factory(path, factory)

@@ -3,6 +3,7 @@ Apache Kafka cluster given as bootstrap servers (with TLS/SASL settings passed t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, Literal
 
@@ -43,6 +44,9 @@ class KafkaSettings(BaseModel):
             "client_id": self.client_id,
             "security_protocol": self.security_protocol,
             "request_timeout_ms": self.request_timeout_ms,
+            # fail fast and retry often: an unreachable broker must not block the agent's threads
+            "bootstrap_timeout_ms": 5_000,
+            "reconnect_backoff_max_ms": 2_000,
         }
         if self.sasl_mechanism:
             cfg["sasl_mechanism"] = self.sasl_mechanism
@@ -70,7 +74,9 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**cfg)
 
 
-def make_consumer(settings: KafkaSettings, *topics: str, group_id: str | None, **overrides: Any) -> KafkaConsumer:
+def make_consumer(
+    settings: KafkaSettings, *topics: str, group_id: str | None, **overrides: Any
+) -> KafkaConsumer:
     """A consumer; with a group, the first join takes about half of session_timeout_ms on tansu."""
     cfg = settings.client_config()
     cfg.update(
@@ -93,13 +99,13 @@ def ensure_topics(settings: KafkaSettings, topics: list[str]) -> None:
         if not missing:
             return
         new = [
-            NewTopic(name=t, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+            NewTopic(
+                name=t, num_partitions=settings.partitions, replication_factor=settings.replication_factor
+            )
             for t in missing
         ]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass
         log.info("created topics %s", ", ".join(missing))
     except KafkaError as exc:
         raise KafkaError(f"could not create topics {topics}: {exc}") from exc

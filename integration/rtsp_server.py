@@ -100,12 +100,18 @@ class RtspServer:
             if self._proc.poll() is not None:
                 problem = gstreamer_problem()
                 where = f"; log: {self.log_path}" if self.log_path else ""
-                raise RtspServerError(problem or f"RTSP server exited with code {self._proc.returncode}{where}")
+                raise RtspServerError(
+                    problem or f"RTSP server exited with code {self._proc.returncode}{where}"
+                )
             if wait_for_port(self.host, self.port, 0.2):
-                log.info("RTSP server on rtsp://%s:%d serving %s", self.host, self.port, ", ".join(self.mounts))
+                log.info(
+                    "RTSP server on rtsp://%s:%d serving %s", self.host, self.port, ", ".join(self.mounts)
+                )
                 return self
         self.stop()
-        raise RtspServerError(f"RTSP server did not listen on {self.host}:{self.port} within {timeout_s:.0f} s")
+        raise RtspServerError(
+            f"RTSP server did not listen on {self.host}:{self.port} within {timeout_s:.0f} s"
+        )
 
     def freeze(self) -> None:
         """SIGSTOP: the TCP connection stays open but no packet flows (a frozen camera)."""
