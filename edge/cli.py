@@ -18,6 +18,7 @@ from matthan.edge.errors import CommandError
 COMMAND_MODULES: tuple[str, ...] = (
     "matthan.edge.commands",
     "matthan.recognizers.plates.detect_cli",
+    "matthan.recognizers.faces.cli",
 )
 
 
@@ -32,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     eval_commands = eval_parser.add_subparsers(dest="eval_command", metavar="WHAT")
     eval_parser.set_defaults(func=lambda _args: _usage(eval_parser))
     for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # an optional part this install does not have
         module.register(commands, eval_commands)
     return parser
 
