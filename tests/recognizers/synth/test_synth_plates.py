@@ -1,0 +1,134 @@
+"""Synthetic plates: shapes, colours, glyph labels, determinism and the training augmentations."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+
+import numpy as np
+import pytest
+from matthan.recognizers.synth import augment
+from matthan.recognizers.synth.glyphs import GLYPHS, render_text
+from matthan.recognizers.synth.plates import SIZE_MM, render_plate
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+@pytest.mark.parametrize(
+    ("text", "rows", "colour", "shape"),
+    [
+        ("30A-123.45", 1, "white", "car_long"),
+        ("51LD-678.90", 1, "yellow", "car_long"),
+        ("29-B1\n123.45", 2, "white", "motorbike"),
+        ("59-X3 456.78", 2, "blue", "motorbike"),
+        ("80B\n012.34", 2, "red", "car_square"),
+        ("43Đ-999.99", 1, "blue", "car_long"),
+    ],
+)
+def test_plate_has_the_proportions_of_its_format(text: str, rows: int, colour: str, shape: str) -> None:
+    plate = render_plate(text, rows, colour, _rng(), height_px=64, shape=shape)  # type: ignore[arg-type]
+    w_mm, h_mm = SIZE_MM[shape]
+    h, w, c = plate.image.shape
+    assert (h, c) == (64, 3) and plate.image.dtype == np.uint8
+    assert abs(w / h - w_mm / h_mm) < 0.05
+    assert plate.rows == rows and plate.colour == colour and plate.shape == shape
+    assert plate.text.count("\n") == rows - 1
+    assert [g.char for g in plate.glyphs] == [ch for ch in plate.text if ch != "\n"]
+    for g in plate.glyphs:
+        x1, y1, x2, y2 = g.box
+        assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+
+
+@pytest.mark.parametrize(
+    ("colour", "ground", "ink_dark"),
+    [
+        ("white", lambda b, g, r: min(b, g, r) > 200, True),
+        ("yellow", lambda b, g, r: r > 200 and g > 160 and b < 90, True),
+        ("blue", lambda b, g, r: b > 120 and r < 70, False),
+        ("red", lambda b, g, r: r > 160 and b < 80 and g < 80, False),
+    ],
+)
+def test_plate_ground_and_ink_colours(colour: str, ground: object, ink_dark: bool) -> None:
+    img = render_plate("30A-123.45", 1, colour, _rng(), height_px=48).image
+    b, g, r = (float(np.median(img[:, :, i])) for i in range(3))
+    assert callable(ground) and ground(b, g, r), (colour, b, g, r)
+    luma = img.astype(np.float32).mean(axis=2)
+    if ink_dark:
+        assert np.percentile(luma, 3) < 90  # black text
+    else:
+        assert np.percentile(luma, 97) > 200  # white text
+
+
+def test_same_seed_same_plate_other_seed_other_grain() -> None:
+    a = render_plate("29-B1\n123.45", 2, "white", _rng(7)).image
+    b = render_plate("29-B1\n123.45", 2, "white", _rng(7)).image
+    c = render_plate("29-B1\n123.45", 2, "white", _rng(8)).image
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize(
+    ("text", "rows", "colour", "shape", "expect"),
+    [
+        ("30A-123.45", 1, "white", None, nullcontext()),
+        ("29-B1\n123.45", 1, "white", None, pytest.raises(ValueError, match="row")),
+        ("30A-123.45", 2, "white", None, pytest.raises(ValueError, match="row")),
+        ("30A-123.45", 1, "green", None, pytest.raises(ValueError, match="colour")),
+        ("30A-123.45", 1, "white", "motorbike", pytest.raises(ValueError, match="row")),
+        ("30A-123#45", 1, "white", None, pytest.raises(ValueError, match="glyph")),
+    ],
+)
+def test_bad_plate_requests_raise(
+    text: str, rows: int, colour: str, shape: str | None, expect: AbstractContextManager[object]
+) -> None:
+    with expect:
+        render_plate(text, rows, colour, _rng(), shape=shape)  # type: ignore[arg-type]
+
+
+def test_every_glyph_draws_ink() -> None:
+    for ch, strokes in GLYPHS.items():
+        if ch == " ":
+            continue
+        mask = render_text(ch, 40).mask
+        assert mask.max() == 255, ch
+        assert strokes or ch == ".", ch
+
+
+def test_augment_plate_keeps_corners_on_the_canvas_and_is_deterministic() -> None:
+    plate = render_plate("29-B1\n123.45", 2, "yellow", _rng(), height_px=48).image
+    for seed in range(12):
+        out = augment.augment_plate(plate, _rng(seed))
+        h, w = out.image.shape[:2]
+        assert out.image.dtype == np.uint8 and out.image.shape[2] == 3
+        assert out.corners.shape == (4, 2)
+        assert (out.corners >= 0).all() and (out.corners[:, 0] <= w).all() and (out.corners[:, 1] <= h).all()
+        again = augment.augment_plate(plate, _rng(seed))
+        assert np.array_equal(out.image, again.image)
+
+
+def test_perspective_corners_track_the_plate() -> None:
+    plate = np.zeros((40, 60, 3), np.uint8)
+    plate[:] = 255
+    canvas, corners = augment.perspective(plate, _rng(3), background=np.zeros((60, 90, 3), np.uint8))
+    inside = canvas[int(corners[:, 1].mean()), int(corners[:, 0].mean())]
+    assert inside.min() == 255  # the plate centre lands on the plate
+    assert canvas[0, 0].max() == 0  # the corner of the canvas is background
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [augment.motion_blur, augment.defocus_blur, augment.low_light, augment.dirt, augment.noise, augment.jpeg],
+)
+def test_each_degradation_keeps_shape_and_type(fn: object) -> None:
+    img = render_plate("30A-123.45", 1, "white", _rng(), height_px=32).image
+    assert callable(fn)
+    out = fn(img, _rng(1))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, img)
+
+
+def test_ir_greyscale_is_monochrome() -> None:
+    img = render_plate("30A-123.45", 1, "blue", _rng(), height_px=32).image
+    out = augment.ir_greyscale(img, _rng(1))
+    assert np.array_equal(out[:, :, 0], out[:, :, 1]) and np.array_equal(out[:, :, 1], out[:, :, 2])
