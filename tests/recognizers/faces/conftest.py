@@ -30,22 +30,41 @@ def need_converter() -> None:
 
 
 @pytest.fixture(scope="session")
-def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model store holding yunet and dlib-resnet, made by our installers."""
+def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-store")
+
+
+@pytest.fixture(scope="session")
+def yunet_store(store_root: Path) -> Path:
+    """A model store holding yunet, copied by our installer (needs only ../shared)."""
     if not (SHARED_YUNET / YUNET_FILE).is_file():
         pytest.skip(f"needs {SHARED_YUNET / YUNET_FILE} (the shared data folder beside the repository)")
-    need_converter()
-    root = tmp_path_factory.mktemp("model-store")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MATTHAN_MODEL_STORE", str(root))
+        mp.setenv("MATTHAN_MODEL_STORE", str(store_root))
         install_yunet(None)
+    return store_root
+
+
+@pytest.fixture(scope="session")
+def model_store(yunet_store: Path) -> Path:
+    """The store with dlib-resnet too, converted by our installer (needs the converter extra)."""
+    need_converter()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MATTHAN_MODEL_STORE", str(yunet_store))
         install_dlib_resnet(None)
-    return root
+    return yunet_store
+
+
+@pytest.fixture
+def detector_models(yunet_store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A store with the detector, visible to `matthan.models.resolve` for this test."""
+    monkeypatch.setenv("MATTHAN_MODEL_STORE", str(yunet_store))
+    yield yunet_store
 
 
 @pytest.fixture
 def models(model_store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The installed store, visible to `matthan.models.resolve` for this test."""
+    """Both models installed, visible to `matthan.models.resolve` for this test."""
     monkeypatch.setenv("MATTHAN_MODEL_STORE", str(model_store))
     yield model_store
 

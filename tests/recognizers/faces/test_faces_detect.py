@@ -56,7 +56,7 @@ def test_square_boxes_keep_centre_and_area() -> None:
     assert np.allclose(sq, [[-10, 15, 50, 75]])
 
 
-def test_decoding_matches_opencv_reference(models: Path, deepface: Path) -> None:
+def test_decoding_matches_opencv_reference(detector_models: Path, deepface: Path) -> None:
     """Our numpy decode + NMS gives OpenCV's FaceDetectorYN result for the same model."""
     model = resolve("yunet", "-").path
     image = cv2.imread(str(deepface / "images" / "couple.jpg"))
@@ -70,7 +70,7 @@ def test_decoding_matches_opencv_reference(models: Path, deepface: Path) -> None
     assert np.allclose(ours.scores, faces[:, -1], atol=1e-4)
 
 
-def test_downscaled_detection_maps_back_to_frame(models: Path, deepface: Path) -> None:
+def test_downscaled_detection_maps_back_to_frame(detector_models: Path, deepface: Path) -> None:
     """A 1382×1868 portrait: its 500 px face is beyond YuNet's largest anchors at full size (score
     0.78, box cut at the forehead), so frames are downscaled to `max_side` before detection."""
     image = cv2.imread(str(deepface / "images" / "img1.jpg"))
@@ -82,7 +82,7 @@ def test_downscaled_detection_maps_back_to_frame(models: Path, deepface: Path) -
     assert found[0].boxes[0, 1] < 250  # the forehead is inside the box
 
 
-def test_no_face_in_a_faceless_image(models: Path, no_face_image: Path) -> None:
+def test_no_face_in_a_faceless_image(detector_models: Path, no_face_image: Path) -> None:
     found = YuNetDetector(resolve("yunet", "-").path).detect(cv2.imread(str(no_face_image)))
     assert len(found) == 0
 
@@ -101,7 +101,7 @@ def _last_json(out: str) -> dict[str, object]:
 
 
 def test_finds_all_dlib_example_faces(
-    models: Path, dlib_examples: Path, dlib_labels: Path, capsys: pytest.CaptureFixture[str]
+    detector_models: Path, dlib_examples: Path, dlib_labels: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Target: all 43 faces with <= 2 false positives. dlib's labels are squares around the
     features, so the detector's taller boxes are compared as squares of equal centre and area."""
@@ -120,7 +120,7 @@ def test_finds_all_dlib_example_faces(
 
 
 def test_face_detect_reads_dlib_xml_directly(
-    models: Path, dlib_examples: Path, capsys: pytest.CaptureFixture[str]
+    detector_models: Path, dlib_examples: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = [
         "eval",
@@ -153,7 +153,7 @@ def test_read_box_labels(tmp_path: Path, text: str, expectation: AbstractContext
 
 
 def test_face_detect_errors_are_one_line(
-    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    detector_models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     labels = tmp_path / "labels.csv"
     labels.write_text("image,x1,y1,x2,y2\nmissing.jpg,1,2,3,4\n")
