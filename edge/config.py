@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from matthan.edge.sightings import SightingSettings
 from matthan.integration.kafka import KafkaSettings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -61,6 +62,7 @@ class CameraDefaults(StrictModel):
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=3.0, gt=0)
     recognizers: list[Any] = Field(default_factory=list)
+    tracking: SightingSettings = Field(default_factory=SightingSettings)
 
     @field_validator("recognizers", mode="before")
     @classmethod
@@ -98,6 +100,7 @@ class CameraConfig(StrictModel):
     open_timeout_s: float | None = Field(default=None, gt=0, le=120)
     read_timeout_s: float | None = Field(default=None, gt=0, le=120)
     recognizers: list[Any] | None = None
+    tracking: SightingSettings | None = None
 
     @field_validator("id")
     @classmethod
@@ -125,6 +128,26 @@ class ResolvedCamera(StrictModel):
     reconnect_min_s: float
     reconnect_max_s: float
     recognizers: list[Any]
+    tracking: SightingSettings
+
+
+class StorageSettings(StrictModel):
+    """The agent's disk: the event spool and best-shot snapshots under `data_dir`."""
+
+    quota_mb: float = Field(default=2048, gt=0, description="spool + snapshots; snapshots are dropped first")
+    snapshots: bool = True
+    blur_unmatched_faces: bool = Field(default=True, description="blur faces that matched no watchlist")
+
+
+class HttpSettings(StrictModel):
+    """Prometheus /metrics, /healthz, /readyz and /snapshots on one port."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535, description="0 picks a free port")
+    public_url: str | None = Field(
+        default=None, description="how the centre reaches this port, for snapshot URLs"
+    )
 
 
 class AgentConfig(StrictModel):
@@ -135,6 +158,8 @@ class AgentConfig(StrictModel):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topic_prefix: str = Field(default="matthan.", pattern=r"^[A-Za-z0-9._-]*$")
     heartbeat_s: float = Field(default=10.0, gt=0)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     defaults: CameraDefaults = Field(default_factory=CameraDefaults)
     cameras: list[CameraConfig] = Field(min_length=1)
 
@@ -164,6 +189,7 @@ class AgentConfig(StrictModel):
                 reconnect_min_s=d.reconnect_min_s,
                 reconnect_max_s=d.reconnect_max_s,
                 recognizers=c.recognizers if c.recognizers is not None else d.recognizers,
+                tracking=c.tracking or d.tracking,
             )
             for c in self.cameras
             if c.enabled

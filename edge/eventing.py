@@ -1,98 +1,94 @@
-"""Turn one frame's Detections into event payloads (the agent's only output)."""
+"""Turn a sighting decision into an event payload (the agent's only output)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from matthan.edge.sightings import Decision
 from matthan.integration import events
 from matthan.integration.events import Producer
-from matthan.recognizers.base import CLASS_FACE, CLASS_PLATE, Detections
+from matthan.recognizers.base import CLASS_PLATE
 
 
-def _value(det: Detections, key: str, i: int, default: Any = None) -> Any:
-    values = det.data.get(key)
-    return default if values is None else values[i]
+def _clip01(value: Any) -> float:
+    return round(min(1.0, max(0.0, float(value or 0.0))), 4)
 
 
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _clip01(value: float) -> float:
-    return min(1.0, max(0.0, float(value)))
-
-
-def _common(det: Detections, i: int, width: int, height: int) -> dict[str, Any]:
-    x1, y1, x2, y2 = (round(float(v), 1) for v in det.boxes[i])
-    track = int(det.track_ids[i])
+def _common(decision: Decision, width: int, height: int, snapshot: dict[str, Any] | None) -> dict[str, Any]:
+    x1, y1, x2, y2 = (round(float(v), 1) for v in decision.box)
     return {
         "box": [x1, y1, x2, y2],
-        "score": round(_clip01(det.scores[i]), 4),
+        "score": _clip01(decision.score),
         "frame": {"width": width, "height": height},
-        "track_id": track if track >= 0 else None,
+        "track_id": decision.track_id if decision.track_id >= 0 else None,
+        "snapshot": snapshot,
     }
 
 
-def plate_fields(det: Detections, i: int, width: int, height: int) -> dict[str, Any] | None:
-    """The plate.read fields of object i, or None when the reader produced no text."""
-    text = _value(det, "text", i)
-    if not text:
-        return None
-    fmt = _value(det, "format", i, "unknown")
+def plate_fields(
+    decision: Decision, width: int, height: int, snapshot: dict[str, Any] | None
+) -> dict[str, Any]:
+    f = decision.fields
+    fmt = f.get("format") if f.get("format") in ("vn", "unknown") else "unknown"
+    rows = f.get("rows")
     plate: dict[str, Any] = {
-        "text": str(text),
-        "normalised": str(_value(det, "normalised", i, "")),
-        "rows": _value(det, "rows", i),
-        "format": fmt if fmt in ("vn", "unknown") else "unknown",
+        "text": str(f.get("text") or f.get("normalised") or ""),
+        "normalised": str(f.get("normalised") or ""),
+        "rows": int(rows) if rows in (1, 2) else None,
+        "format": fmt,
         "country": "VN" if fmt == "vn" else None,
-        "province": _value(det, "province", i),
-        "province_code": _value(det, "province_code", i),
-        "category": _value(det, "category", i),
-        "colour": _value(det, "colour", i),
-        "confidence": round(_clip01(_value(det, "confidence", i, 0.0)), 4),
+        "province": f.get("province"),
+        "province_code": f.get("province_code"),
+        "category": f.get("category"),
+        "colour": f.get("colour"),
+        "confidence": _clip01(f.get("confidence")),
     }
-    candidates = _value(det, "candidates", i)
-    if candidates:
+    if f.get("candidates"):
         plate["candidates"] = [
-            {"text": str(c["text"]), "confidence": round(_clip01(c["confidence"]), 4)}
-            for c in candidates[:10]
+            {"text": str(c["text"]), "confidence": _clip01(c["confidence"])} for c in f["candidates"][:10]
         ]
-    return {"plate": plate, **_common(det, i, width, height)}
+    return {"plate": plate, "stationary": decision.stationary, **_common(decision, width, height, snapshot)}
 
 
-def face_fields(det: Detections, i: int, width: int, height: int) -> tuple[str, dict[str, Any]]:
-    """(event type, fields) of face i: face.matched when a watchlist person matched."""
-    fields = _common(det, i, width, height)
-    landmarks = _value(det, "landmarks", i)
+def face_fields(
+    decision: Decision, width: int, height: int, snapshot: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """(event type, fields): face.matched when the track's majority matched a watchlist person."""
+    f = decision.fields
+    fields = _common(decision, width, height, snapshot)
+    landmarks = f.get("landmarks")
     fields["landmarks"] = (
         None if landmarks is None else [[round(float(x), 1), round(float(y), 1)] for x, y in landmarks]
     )
-    quality = _float_or_none(_value(det, "quality", i))
-    fields["quality"] = None if quality is None else round(_clip01(quality), 4)
-    person = _value(det, "person", i)
+    fields["quality"] = None if f.get("quality") is None else _clip01(f["quality"])
+    person = f.get("person")
     if person and person != "unknown":
         fields.update(
             person=str(person),
-            watchlist=str(_value(det, "watchlist", i, "default")),
-            distance=round(float(_value(det, "distance", i, 0.0)), 4),
-            threshold=round(float(_value(det, "threshold", i, 0.0)), 4),
+            watchlist=str(f.get("watchlist") or "default"),
+            distance=round(float(f.get("distance") or 0.0), 4),
+            threshold=round(float(f.get("threshold") or 0.0), 4),
         )
         return "face.matched", fields
     return "face.detected", fields
 
 
-def payloads_for(
-    det: Detections, producer: Producer, camera_id: str, capture_time: float, width: int, height: int
-) -> list[dict[str, Any]]:
-    """Every event that `det` gives rise to, validated against its schema."""
-    out = []
-    for i in range(len(det)):
-        cls = int(det.class_ids[i])
-        if cls == CLASS_PLATE:
-            fields = plate_fields(det, i, width, height)
-            if fields is not None:
-                out.append(events.build("plate.read", producer, camera_id, capture_time, fields))
-        elif cls == CLASS_FACE:
-            event_type, fields = face_fields(det, i, width, height)
-            out.append(events.build(event_type, producer, camera_id, capture_time, fields))
-    return out
+def payload_for(
+    decision: Decision,
+    producer: Producer,
+    camera_id: str,
+    width: int,
+    height: int,
+    snapshot: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The validated event for one decision."""
+    if decision.class_id == CLASS_PLATE:
+        return events.build(
+            "plate.read",
+            producer,
+            camera_id,
+            decision.capture_time,
+            plate_fields(decision, width, height, snapshot),
+        )
+    event_type, fields = face_fields(decision, width, height, snapshot)
+    return events.build(event_type, producer, camera_id, decision.capture_time, fields)

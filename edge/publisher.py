@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka.errors import KafkaError, MessageSizeTooLargeError
-from matthan.edge.spool import Spool
+from matthan.edge.spool import Spool, SpooledEvent
 from matthan.integration.events import topics
 from matthan.integration.kafka import KafkaSettings, ensure_topics, make_producer
 
@@ -28,14 +28,14 @@ class Publisher:
         *,
         batch: int = 200,
         backoff_max_s: float = 5.0,
-        on_delivered: Callable[[int], None] | None = None,
+        on_acked: Callable[[list[SpooledEvent], float], None] | None = None,
     ):
         self.spool = spool
         self.settings = settings
         self.topic_prefix = topic_prefix
         self.batch = batch
         self.backoff_max_s = backoff_max_s
-        self.on_delivered = on_delivered
+        self.on_acked = on_acked
         self.delivered = 0
         self.connected = False
         self._producer: Any = None
@@ -107,14 +107,12 @@ class Publisher:
                     self.down_since = None
                 backoff = 0.2
                 self.delivered += sent
-                if self.on_delivered is not None and sent:
-                    self.on_delivered(sent)
             except KafkaError as exc:
                 self._mark_down(f"{type(exc).__name__}: {exc}"[:200])
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max_s)
 
-    def _send(self, pending: list[Any]) -> int:
+    def _send(self, pending: list[SpooledEvent]) -> int:
         futures = []
         for item in pending:
             rec = item.record
@@ -126,19 +124,21 @@ class Publisher:
                 continue
             futures.append((item, fut))
         self._producer.flush(timeout=self.settings.request_timeout_ms / 1000)
-        acked = []
+        acked: list[SpooledEvent] = []
         failure: KafkaError | None = None
         for item, fut in futures:
             try:
                 fut.get(timeout=0)
-                acked.append(item.seq)
+                acked.append(item)
             except MessageSizeTooLargeError as exc:
                 self.spool.reject(item.seq, f"too large: {exc}")
             except KafkaError as exc:
                 failure = failure or exc
             except Exception as exc:  # future not done within the flush timeout
                 failure = failure or KafkaError(f"not acknowledged in time: {exc}")
-        self.spool.remove(acked)
+        self.spool.remove([item.seq for item in acked])
+        if self.on_acked is not None and acked:
+            self.on_acked(acked, time.time())
         if failure is not None:
             raise failure
         return len(acked)

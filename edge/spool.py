@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS events (
     key BLOB NOT NULL,
     value BLOB NOT NULL,
     headers TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    capture_time REAL
 );
 CREATE TABLE IF NOT EXISTS rejected (
     seq INTEGER PRIMARY KEY,
@@ -42,6 +43,7 @@ class SpooledEvent:
     event_id: str
     record: KafkaRecord
     created: float
+    capture_time: float | None = None
 
 
 class Spool:
@@ -55,22 +57,26 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        if "capture_time" not in columns:  # a spool written by an older agent
+            self._db.execute("ALTER TABLE events ADD COLUMN capture_time REAL")
         self.added = threading.Event()
 
-    def put(self, event_id: str, record: KafkaRecord) -> None:
+    def put(self, event_id: str, record: KafkaRecord, capture_time: float | None = None) -> None:
         headers = json.dumps([[k, v.decode("utf-8")] for k, v in record.headers])
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO events (event_id, topic, key, value, headers, created) "
-                "VALUES (?,?,?,?,?,?)",
-                (event_id, record.topic, record.key, record.value, headers, time.time()),
+                "INSERT OR IGNORE INTO events (event_id, topic, key, value, headers, created, capture_time) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (event_id, record.topic, record.key, record.value, headers, time.time(), capture_time),
             )
         self.added.set()
 
     def peek(self, limit: int = 100) -> list[SpooledEvent]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, event_id, topic, key, value, headers, created FROM events ORDER BY seq LIMIT ?",
+                "SELECT seq, event_id, topic, key, value, headers, created, capture_time "
+                "FROM events ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
         return [
@@ -81,8 +87,9 @@ class Spool:
                     topic, bytes(key), bytes(value), [(k, v.encode()) for k, v in json.loads(headers)]
                 ),
                 created,
+                capture_time,
             )
-            for seq, event_id, topic, key, value, headers, created in rows
+            for seq, event_id, topic, key, value, headers, created, capture_time in rows
         ]
 
     def remove(self, seqs: list[int]) -> None:
@@ -116,6 +123,10 @@ class Spool:
         with self._lock:
             row = self._db.execute("SELECT MIN(created) FROM events").fetchone()
         return 0.0 if row[0] is None else max(0.0, time.time() - float(row[0]))
+
+    def size_bytes(self) -> int:
+        """The spool's files on disk (database and write-ahead log)."""
+        return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
 
     def close(self) -> None:
         with self._lock:

@@ -64,6 +64,11 @@ def isoformat(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_time(text: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time as written by `isoformat`."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def _schema_text(name: str) -> str:
     return resources.files("matthan.integration").joinpath("schemas", name).read_text(encoding="utf-8")
 
