@@ -11,6 +11,7 @@ plates; motorbikes have none in front). Motorbikes are the majority, as on Vietn
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -265,19 +266,28 @@ def _glow_sprite() -> npt.NDArray[np.float32]:
 _GLOW = _glow_sprite()
 
 
+@functools.lru_cache(maxsize=512)
+def _glow(size: int, colour: tuple[int, int, int]) -> Image:
+    """A `size` x `size` soft light of `colour` (cached: sizes come from a coarse ladder)."""
+    sprite = np.asarray(cv2.resize(_GLOW, (size, size)), np.float32)
+    return np.clip(sprite[:, :, None] * np.array(colour, np.float32), 0, 255).astype(np.uint8)
+
+
 def _add_glow(
     img: Image, x: float, y: float, r: float, colour: tuple[float, float, float], strength: float
 ) -> None:
-    size = max(3, round(r * 6)) | 1
+    """Add a light's bloom (a Gaussian of radius about `r` pixels) onto `img` in place."""
     h, w = img.shape[:2]
+    r = min(r, 0.06 * w)
+    step = round(math.log(max(3.0, r * 6)) / math.log(1.15))
+    size = int(1.15**step) | 1
     x0, y0 = round(x) - size // 2, round(y) - size // 2
     a0, b0, a1, b1 = max(0, x0), max(0, y0), min(w, x0 + size), min(h, y0 + size)
     if a0 >= a1 or b0 >= b1:
         return
-    sprite = cv2.resize(_GLOW, (size, size))[b0 - y0 : b1 - y0, a0 - x0 : a1 - x0]
-    add = sprite[:, :, None] * (np.array(colour, np.float32) * strength)
-    region = img[b0:b1, a0:a1]
-    region[:] = np.clip(region.astype(np.float32) + add, 0, 255).astype(np.uint8)
+    c = (round(colour[0] * strength), round(colour[1] * strength), round(colour[2] * strength))
+    sprite = _glow(size, c)[b0 - y0 : b1 - y0, a0 - x0 : a1 - x0]
+    img[b0:b1, a0:a1] = cv2.add(img[b0:b1, a0:a1], sprite)
 
 
 def _r2(v: float | np.floating[npt.NBitBase]) -> float:
@@ -306,10 +316,10 @@ class StreetRenderer:
         self.night = background.lighting.night
         self.lighting = background.lighting
         self.readable_px = readable_px
-        self.exposure_s = exposure_s if exposure_s is not None else (1 / 120 if self.night else 1 / 250)
+        self.exposure_s = exposure_s if exposure_s is not None else (1 / 150 if self.night else 1 / 250)
         h, w = background.image.shape[:2]
         self.ids = np.zeros((h, w), np.uint8)
-        sigma = 5.0 if self.night else 2.2
+        sigma = 5.0 if self.night else 3.0
         self._noise: list[tuple[Image, Image]] = []
         for _ in range(max(1, noise_frames)):
             n = rng.normal(0.0, sigma, (h, w, 1)).astype(np.float32)
@@ -344,6 +354,8 @@ class StreetRenderer:
             vid = slot % 254 + 1
             dist = math.hypot(pose.x - cam.position[0], pose.z, cam.position[1])
             gain = float(self.lighting.falloff(dist)) * 1.1 if self.night else 1.0
+            if not self.night:
+                self._shadow(frame, tr, pose)
             blur = self._blur_vector(tr, t)
             roi = self._roi(tr, pose, pad=int(abs(blur[0]) + abs(blur[1])) + 2)
             before = (
@@ -367,13 +379,14 @@ class StreetRenderer:
 
         for x, y, r, c in glows:
             _add_glow(frame, x, y, r * 1.6, c, 0.9)
-        frame = np.asarray(cv2.GaussianBlur(frame, (3, 3), 0.55), np.uint8)
         if self.night:
             grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
             frame = np.asarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), np.uint8)
+        # Sensor noise, then the lens and the camera's processing soften noise and edges alike.
         pos, neg = self._noise[noise_index % len(self._noise)]
         cv2.add(frame, pos, dst=frame)
         cv2.subtract(frame, neg, dst=frame)
+        frame = np.asarray(cv2.GaussianBlur(frame, (3, 3), 0.6), np.uint8)
 
         plates = [self._label(tr, vid, corners, ids) for tr, vid, corners in placed]
         return frame, [p for p in plates if p is not None], in_view
@@ -409,6 +422,27 @@ class StreetRenderer:
         if x0 >= x1 or y0 >= y1:
             return None
         return (x0, y0, x1, y1)
+
+    def _shadow(self, frame: Image, tr: Traveller, pose: Pose) -> None:
+        """Darken the road under the vehicle (soft contact shadow, cast a little to the right by the sun)."""
+        m = tr.model
+        hw, hl = m.width / 2 + 0.12, m.length / 2 + 0.1
+        foot = np.array([[-hw, 0.0, -hl], [hw + 0.25, 0.0, -hl], [hw + 0.25, 0.0, hl], [-hw, 0.0, hl]])
+        c = self.cam.to_camera(pose.to_world(foot))
+        if (c[:, 2] < draw.NEAR).any():
+            return
+        px = draw.to_pixels(self.cam, c)
+        h, w = frame.shape[:2]
+        soft = max(1, round(0.15 * self.cam.focal / float(c[:, 2].mean())))
+        x0, y0 = max(0, int(px[:, 0].min()) - soft), max(0, int(px[:, 1].min()) - soft)
+        x1, y1 = min(w, int(px[:, 0].max()) + soft + 1), min(h, int(px[:, 1].max()) + soft + 1)
+        if x0 >= x1 or y0 >= y1:
+            return
+        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+        cv2.fillConvexPoly(mask, draw.fixed(px - [x0, y0]), 0.5, cv2.LINE_AA, draw.SHIFT)
+        mask = np.asarray(cv2.blur(mask, (soft, soft)), np.float32)
+        region = frame[y0:y1, x0:x1]
+        region[:] = (region.astype(np.float32) * (1.0 - mask[:, :, None])).astype(np.uint8)
 
     def _motion_blur(
         self,
@@ -599,11 +633,8 @@ def make_street_clip(
         cc.max_b_frames = 0
         cc.options = {
             "preset": preset,
-            "bframes": "0",
-            "keyint": str(fps),
-            "min-keyint": str(fps),
-            "scenecut": "0",
             "crf": "21",
+            # A keyframe exactly every second, none between, no B-frames (decode order = display order).
             "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0:bframes=0",
         }
         for sf in scene.frames():

@@ -74,6 +74,10 @@ class ClipInfo:
     gop: int = 0  # frames between keyframes
     b_frames: int = 0
 
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.width, self.height)
+
 
 @dataclass
 class ClipTruth:
