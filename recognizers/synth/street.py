@@ -22,6 +22,7 @@ import av
 import cv2
 import numpy as np
 import numpy.typing as npt
+
 from matthan.recognizers.plates.grammar import PlateInfo, random_plate
 
 from . import draw
@@ -154,12 +155,17 @@ class _Lane:
 
 
 def _lanes(layout: RoadLayout) -> list[_Lane]:
+    """An inner lane each way shared by cars and motorbikes, and three motorbike files along the kerb.
+
+    Oncoming motorbikes show the camera no plate (they carry one at the rear only), so their files are
+    sparser: the camera watches departing traffic the way plate cameras usually do.
+    """
     w = layout.lane_width
     out = []
     for d in (1, -1):
         out.append(_Lane(d * w * 0.5, d, 0.5, 5.0))
         for k, x in enumerate((w * 1.25, w * 1.55, w * 1.82)):
-            out.append(_Lane(d * x, d, 0.0, 4.5 + 1.5 * k))
+            out.append(_Lane(d * x, d, 0.0, (4.5 + 1.5 * k) * (1.0 if d > 0 else 1.7)))
     return out
 
 

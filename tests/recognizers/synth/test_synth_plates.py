@@ -6,6 +6,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import pytest
+
 from matthan.recognizers.synth import augment
 from matthan.recognizers.synth.glyphs import GLYPHS, render_text
 from matthan.recognizers.synth.plates import SIZE_MM, render_plate

@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 from av.video.frame import PictureType
+
 from matthan.recognizers.synth.street import StreetScene, iter_frames, make_street_clip, render_scene
 from matthan.recognizers.synth.truth import ClipTruth
 
