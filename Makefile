@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	fi
 	@$(GST_CHECK) || { echo "GStreamer RTSP server still missing: apt-get install $(DEBS)"; exit 1; }
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,faces]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import matthan.edge.cli" || { echo "install failed"; exit 1; }
 	@touch $(STAMP)
 

@@ -26,6 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+
 from matthan.models import ModelMissingError
 from matthan.recognizers.faces.align import align
 from matthan.recognizers.faces.evaluate import (

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from matthan.edge.sightings import SightingSettings
 from matthan.integration.kafka import KafkaSettings
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 #: Recogniser backends by config `type`: "module:ConfigClass:BackendClass". A backend is one
 #: module implementing matthan.recognizers.base.Recognizer; its config model forbids extra keys.

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from kafka.errors import KafkaError
+
 from matthan.integration import events
 from matthan.integration.kafka import KafkaSettings, make_consumer
 

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from matthan.edge.snapshots import SnapshotStore
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from matthan.edge.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 

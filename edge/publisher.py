@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka.errors import KafkaError, MessageSizeTooLargeError
+
 from matthan.edge.spool import Spool, SpooledEvent
 from matthan.integration.events import topics
 from matthan.integration.kafka import KafkaSettings, ensure_topics, make_producer

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from matthan.recognizers.base import CLASS_FACE, CLASS_PLATE, Detections
 from pydantic import BaseModel, ConfigDict, Field
+
+from matthan.recognizers.base import CLASS_FACE, CLASS_PLATE, Detections
 
 
 class SightingSettings(BaseModel):

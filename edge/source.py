@@ -17,6 +17,7 @@ from typing import Any, cast
 import av
 import numpy as np
 import numpy.typing as npt
+
 from matthan.edge.redact import redact_url, scrub
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 import supervision as sv
-from matthan.recognizers.base import Detections
 from trackers import ByteTrackTracker
+
+from matthan.recognizers.base import Detections
 
 
 def to_supervision(det: Detections) -> sv.Detections:

@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from matthan.integration.broker import EmbeddedBroker
 from matthan.integration.rtsp_server import gstreamer_problem
 

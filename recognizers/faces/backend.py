@@ -14,12 +14,19 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from matthan.models import ModelMissingError
 from matthan.recognizers.base import CLASS_FACE, Detections, RecognizerError
-from matthan.recognizers.faces.pipeline import DetectorSettings, FacePipeline, resolve_embedder
+from matthan.recognizers.faces.pipeline import (
+    DetectorSettings,
+    FacePipeline,
+    resolve_detector,
+    resolve_embedder,
+)
 from matthan.recognizers.faces.privacy import redact_unmatched
 from matthan.recognizers.faces.quality import QualityGates
 from matthan.recognizers.faces.watchlist import DEFAULT_THRESHOLD, UNKNOWN, WatchlistStore, default_db_path
-from pydantic import BaseModel, ConfigDict, Field
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,7 @@ class FacesRecognizer:
         self.config = config
         self._pipeline: FacePipeline | None = None
         self._store: WatchlistStore | None = None
+        self.model_versions: dict[str, str] = {}
 
     def load(self) -> None:
         """Load both models (ModelMissingError names the install command) and open the watchlists.
@@ -69,18 +77,24 @@ class FacesRecognizer:
         until `matthan faces enroll` writes it (the agent notices without a restart).
         """
         cfg = self.config
-        self._pipeline = FacePipeline.from_store(
-            cfg.gates(),
-            DetectorSettings(score_threshold=cfg.detect_score_threshold, max_side=cfg.detect_max_side),
-            threads=cfg.threads,
-        )
+        settings = DetectorSettings(score_threshold=cfg.detect_score_threshold, max_side=cfg.detect_max_side)
+        try:
+            embedder = resolve_embedder()
+        except ModelMissingError as exc:
+            # detection still works (face.detected events, blurring); matching needs the embedder
+            log.warning("faces: watchlist matching off, every face is unknown: %s", exc)
+            self._pipeline = FacePipeline.from_store(cfg.gates(), settings, embed=False, threads=cfg.threads)
+            self.model_versions = {"yunet": resolve_detector().sha256[:12]}
+            return
+        self._pipeline = FacePipeline.from_store(cfg.gates(), settings, threads=cfg.threads)
+        self.model_versions = {"yunet": resolve_detector().sha256[:12], "dlib-resnet": embedder.sha256[:12]}
         path = cfg.watchlist_db or default_db_path()
-        self._store = WatchlistStore(path, resolve_embedder().sha256, create=False)
+        self._store = WatchlistStore(path, embedder.sha256, create=False)
         if not path.is_file():
             log.warning("face watchlist %s does not exist yet: every face is unknown", path)
 
     def __call__(self, frame: npt.NDArray[np.uint8], detections: Detections) -> Detections:
-        if self._pipeline is None or self._store is None:
+        if self._pipeline is None:
             raise RecognizerError("FacesRecognizer.load() was not called")
         if (
             not isinstance(frame, np.ndarray)
@@ -97,7 +111,7 @@ class FacesRecognizer:
         watchlists: list[str | None] = []
         distances: list[float | None] = []
         for face in faces:
-            if face.embedding is None:
+            if face.embedding is None or self._store is None:
                 persons.append(UNKNOWN)
                 watchlists.append(None)
                 distances.append(None)
@@ -116,6 +130,7 @@ class FacesRecognizer:
                 "person": persons,
                 "watchlist": watchlists,
                 "distance": distances,
+                "threshold": [self.config.match_threshold] * len(faces),
             },
         )
         return Detections.merge([detections, found])

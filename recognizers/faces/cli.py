@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from matthan.edge.errors import CommandError
 from matthan.models import ModelMissingError
 from matthan.recognizers.faces.evaluate import (

@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+
 from matthan.recognizers.faces.align import CHIP_SIZE
 from matthan.recognizers.faces.boxes import iou_matrix
 from matthan.recognizers.faces.yunet import YuNetDetector

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
 from matthan.recognizers.faces.align import CHIP_SIZE
 from matthan.recognizers.onnx import make_session
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+
 from matthan.recognizers.faces.align import align
 from matthan.recognizers.faces.boxes import iou_matrix
 from matthan.recognizers.faces.pipeline import FacePipeline

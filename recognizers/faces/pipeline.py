@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
 from matthan.models import ModelEntry, resolve
 from matthan.recognizers.faces.align import align, chip_transform
 from matthan.recognizers.faces.embed import DlibEmbedder

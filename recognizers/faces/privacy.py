@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+
 from matthan.recognizers.base import CLASS_FACE, Detections
 from matthan.recognizers.faces.watchlist import UNKNOWN
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import numpy.typing as npt
+
 from matthan.recognizers.faces.align import TEMPLATE
 
 FloatArray = npt.NDArray[np.float32]

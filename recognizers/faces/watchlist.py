@@ -21,6 +21,7 @@ from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
+
 from matthan.recognizers.faces.embed import EMBEDDING_SIZE
 
 FloatArray = npt.NDArray[np.float32]

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+
 from matthan.recognizers.faces.boxes import nms
 from matthan.recognizers.onnx import make_session
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from matthan.edge.config import ConfigError, load_config, parse_config
 
 CAM = {"id": "cam-1", "url": "rtsp://127.0.0.1:8554/x"}

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from matthan.integration.broker import wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("gstreamer")]

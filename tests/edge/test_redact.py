@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from matthan.edge.redact import redact_url, scrub
 
 

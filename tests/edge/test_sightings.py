@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from matthan.edge.sightings import Reading, Sightings, SightingSettings, vote_plate
 from matthan.edge.tracking import Tracker
 from matthan.recognizers.base import CLASS_FACE, CLASS_PLATE, Detections

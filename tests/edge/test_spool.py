@@ -7,13 +7,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from matthan.edge.publisher import Publisher
 from matthan.edge.spool import Spool
 from matthan.integration import events
 from matthan.integration.broker import EmbeddedBroker
 from matthan.integration.events import KafkaRecord, Producer
 from matthan.integration.kafka import KafkaSettings
-
 from tests.integration.kafka_helpers import EventCollector
 
 PRODUCER = Producer("edge-1", "test", {})

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
+
 from matthan.edge import config as config_module
 from matthan.edge.agent import Agent
 from matthan.integration.broker import EmbeddedBroker, free_port
 from matthan.integration.rtsp_server import RtspServer
-
 from tests.integration.kafka_helpers import EventCollector, status_of
 from tests.integration.test_agent_rtsp import agent_config
 

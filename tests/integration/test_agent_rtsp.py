@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from matthan.edge.agent import Agent
 from matthan.edge.config import parse_config
 from matthan.integration import events
 from matthan.integration.broker import EmbeddedBroker, free_port
 from matthan.integration.rtsp_server import RtspServer
-
 from tests.integration.kafka_helpers import EventCollector, status_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("gstreamer")]

@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from matthan.integration.broker import EmbeddedBroker, wait_for_port
 from matthan.integration.kafka import KafkaSettings, ensure_topics, make_consumer, make_producer
 

@@ -7,6 +7,7 @@ from contextlib import nullcontext as does_not_raise
 from typing import Any
 
 import pytest
+
 from matthan.integration import events
 from matthan.integration.events import EventValidationError, Producer
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from matthan.recognizers.faces.install import (
     SHARED_YUNET,
     YUNET_FILE,
@@ -16,7 +17,6 @@ from matthan.recognizers.faces.install import (
     install_dlib_resnet,
     install_yunet,
 )
-
 from tests.conftest import SHARED, shared_path
 
 FACES = SHARED / "datasets" / "faces"

@@ -10,6 +10,8 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from pydantic import ValidationError
+
 from matthan.models import ModelMissingError, resolve
 from matthan.recognizers.base import CLASS_FACE, CLASS_PLATE, Detections, Recognizer, RecognizerError
 from matthan.recognizers.faces.align import CHIP_SIZE, TEMPLATE, align, similarity_transform
@@ -19,7 +21,6 @@ from matthan.recognizers.faces.pipeline import FacePipeline
 from matthan.recognizers.faces.privacy import blur_regions, redact_unmatched
 from matthan.recognizers.faces.quality import QualityGates
 from matthan.recognizers.faces.watchlist import UNKNOWN, WatchlistStore
-from pydantic import ValidationError
 
 PERSON_A = ["img1.jpg", "img2.jpg"]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from matthan.models import resolve
 from matthan.recognizers.faces.align import align
 from matthan.recognizers.faces.convert_dlib import DlibFormatError, read_dlib_net

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from matthan.edge.cli import main
 from matthan.models import resolve
 from matthan.recognizers.faces.boxes import iou_matrix, nms

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from matthan.edge.cli import main
 from matthan.recognizers.faces.evaluate import (
     EvalInputError,

@@ -9,6 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+
 from matthan.edge.cli import main
 from matthan.recognizers.faces.watchlist import UNKNOWN, WatchlistError, WatchlistStore, default_db_path
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from matthan.recognizers.plates import grammar
 from matthan.recognizers.plates.grammar import (
     CATEGORIES,
