@@ -17,6 +17,7 @@ from matthan.edge.errors import CommandError
 #: `CommandError` (printed as one line, exit 2) so that no traceback reaches an installer.
 COMMAND_MODULES: tuple[str, ...] = (
     "matthan.edge.commands",
+    "matthan.benchmarks.cli",
     "matthan.recognizers.plates.cli",
     "matthan.recognizers.plates.detect_cli",
     "matthan.recognizers.faces.cli",
