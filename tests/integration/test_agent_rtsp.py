@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from matthan.edge.agent import Agent
 from matthan.edge.config import parse_config
 from matthan.integration import events
 from matthan.integration.broker import EmbeddedBroker, free_port
+from matthan.integration.events import parse_time
 from matthan.integration.rtsp_server import RtspServer
 from tests.integration.kafka_helpers import EventCollector, status_of
 
@@ -81,9 +83,12 @@ def test_killed_rtsp_server_gives_offline_then_agent_resumes(
         rtsp.kill()
         offline = seen.wait_for(status_of("cam-k", "offline"), 15)
         assert offline["previous"] == "online"
+        returned_at = time.time()
         rtsp.start()
         back = seen.wait_for(lambda e: status_of("cam-k", "online")(e) and e["previous"] == "offline", 20)
         assert back["reconnects"] >= 1
+        # the acceptance bound: frames again within 5 s of the camera's return (backoff is capped at 1 s)
+        assert parse_time(back["capture_time"]) - returned_at < 5.0
         frames_before = agent.workers[0].analysed_frames
         seen.poll(1.5)
         assert agent.workers[0].analysed_frames > frames_before
