@@ -138,6 +138,8 @@ def duplicates_per_vehicle(received: list[dict[str, Any]], truth_file: Path | No
     if truth_file is None:
         return {"duplicates_per_vehicle": None, "vehicles_reported": None, "vehicles_readable": None}
     truth = json.loads(truth_file.read_text())
+    if truth.get("kind") == "real-photo-segments":
+        return _per_distinct_plate(received, truth)
     plates = {normalise(v["plate_text"]) for v in truth["vehicles"] if v.get("plate_visible", True)}
     readable = {
         normalise(v["plate_text"])
@@ -152,6 +154,24 @@ def duplicates_per_vehicle(received: list[dict[str, Any]], truth_file: Path | No
         "vehicles_reported": len(matched),
         "vehicles_readable": len(readable),
         "false_plate_events": sum(n for text, n in reads.items() if text not in plates),
+    }
+
+
+def _per_distinct_plate(received: list[dict[str, Any]], truth: dict[str, Any]) -> dict[str, Any]:
+    """For a clip of real photos (texts unknown): plate events per distinct plate read, where texts
+    one character apart count as one plate. Valid for runs no longer than the clip (no loop)."""
+    reads = Counter(e["plate"]["normalised"] for e in received if e["event_type"] == "plate.read")
+    plates: list[str] = []
+    for text in sorted(reads, key=reads.__getitem__, reverse=True):
+        if not any(
+            len(p) == len(text) and sum(a != b for a, b in zip(p, text, strict=True)) <= 1 for p in plates
+        ):
+            plates.append(text)
+    total = sum(reads.values())
+    return {
+        "duplicates_per_vehicle": round(total / len(plates), 3) if plates else None,
+        "vehicles_reported": len(plates),
+        "vehicles_readable": sum(int(s["plates"]) for s in truth["segments"]),
     }
 
 

@@ -94,7 +94,7 @@ class Decision:
     crop: npt.NDArray[np.uint8] | None
 
 
-def _one_apart(a: str, b: str) -> bool:
+def one_apart(a: str, b: str) -> bool:
     return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) <= 1
 
 
@@ -116,7 +116,7 @@ def vote_plate(
     # a cluster is a text with its one-character variants; its weight counts for its heaviest text
     clusters: dict[str, float] = {}
     for text in sorted(weights, key=weights.__getitem__, reverse=True):
-        home = next((c for c in clusters if _one_apart(c, text)), None)
+        home = next((c for c in clusters if one_apart(c, text)), None)
         if home is None:
             clusters[text] = weights[text]
         else:
