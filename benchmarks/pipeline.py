@@ -28,6 +28,7 @@ import numpy as np
 from matthan.edge.agent import Agent
 from matthan.edge.config import parse_config
 from matthan.edge.demo import default_recognizers, demo_clip
+from matthan.edge.sightings import one_apart
 from matthan.edge.spool import SpooledEvent
 from matthan.integration import events
 from matthan.integration.broker import EmbeddedBroker
@@ -163,9 +164,7 @@ def _per_distinct_plate(received: list[dict[str, Any]], truth: dict[str, Any]) -
     reads = Counter(e["plate"]["normalised"] for e in received if e["event_type"] == "plate.read")
     plates: list[str] = []
     for text in sorted(reads, key=reads.__getitem__, reverse=True):
-        if not any(
-            len(p) == len(text) and sum(a != b for a, b in zip(p, text, strict=True)) <= 1 for p in plates
-        ):
+        if not any(one_apart(p, text) for p in plates):
             plates.append(text)
     total = sum(reads.values())
     return {
