@@ -128,6 +128,7 @@ class CameraWorker:
             self.analysed_frames += 1
             self.metrics.analysed.labels(cam).inc()
             self.analysed_rate.tick(time.monotonic())
+            stage.labels(cam, "decode").observe(frame.decode_s)
             det = Detections.empty()
             for recognizer in self.recognizers:
                 started = time.perf_counter()
@@ -223,7 +224,10 @@ class Agent:
     def _acked(self, items: list[SpooledEvent], acked_at: float) -> None:
         self.metrics.delivered.inc(len(items))
         self.metrics.broker_up.set(1)
+        publish = self.metrics.stage
         for item in items:
+            camera = item.record.key.decode("utf-8", "replace")
+            publish.labels(camera, "publish").observe(max(0.0, acked_at - item.created))
             if item.capture_time is not None:
                 self.metrics.capture_to_ack.observe(max(0.0, acked_at - item.capture_time))
 

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "matthan.recognizers.plates.cli",
     "matthan.recognizers.plates.detect_cli",
     "matthan.recognizers.faces.cli",
+    "matthan.benchmarks.conformance.cli",
 )
 
 

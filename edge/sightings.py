@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,9 @@ class SightingSettings(BaseModel):
     )
     max_candidates: int = Field(default=5, ge=1, le=10)
     snapshot_margin: float = Field(default=0.15, ge=0, le=1, description="crop margin around the box")
+    snapshot_region: Literal["object", "vehicle"] = Field(
+        default="object", description="object: the plate or face; vehicle: the region around a plate"
+    )
 
 
 @dataclass
@@ -126,12 +129,21 @@ def vote_plate(
     return [(t, w / total) for t, w in ranked], best_of[ranked[0][0]]
 
 
-def crop(image: npt.NDArray[np.uint8], box: npt.NDArray[np.float32], margin: float) -> npt.NDArray[np.uint8]:
+#: how far the vehicle region reaches around a plate, in plate widths (x) and heights (y):
+#: left, top, right, bottom. A plate sits low on the vehicle, so most of the region is above it.
+VEHICLE_REACH = (1.5, 5.0, 1.5, 1.0)
+
+
+def crop(
+    image: npt.NDArray[np.uint8], box: npt.NDArray[np.float32], margin: float, vehicle: bool = False
+) -> npt.NDArray[np.uint8]:
+    """The box with `margin` around it, or the vehicle region around a plate box."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in box)
-    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
-    xa, ya = max(0, int(x1 - mx)), max(0, int(y1 - my))
-    xb, yb = min(w, math.ceil(x2 + mx)), min(h, math.ceil(y2 + my))
+    bw, bh = x2 - x1, y2 - y1
+    left, top, right, bottom = VEHICLE_REACH if vehicle else (margin, margin, margin, margin)
+    xa, ya = max(0, int(x1 - left * bw)), max(0, int(y1 - top * bh))
+    xb, yb = min(w, math.ceil(x2 + right * bw)), min(h, math.ceil(y2 + bottom * bh))
     return image[ya:yb, xa:xb].copy()
 
 
@@ -189,7 +201,8 @@ class Sightings:
         )
         if image is not None and reading.weight > track.best_weight:
             track.best_weight = reading.weight
-            track.best_crop = crop(image, box, s.snapshot_margin)
+            vehicle = s.snapshot_region == "vehicle" and track.class_id == CLASS_PLATE
+            track.best_crop = crop(image, box, s.snapshot_margin, vehicle)
         return track
 
     def _stationary(self, track: TrackState, now: float) -> bool:

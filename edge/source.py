@@ -39,6 +39,7 @@ class Frame:
     image: npt.NDArray[np.uint8]  # BGR, H x W x 3
     capture_time: float
     decoded_at: float
+    decode_s: float = 0.0  # time spent decoding this frame's packet and converting it to BGR
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,7 @@ class CameraSource:
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     break
+                started = time.perf_counter()
                 try:
                     frames = packet.decode()
                 except av.error.InvalidDataError:
@@ -251,7 +253,9 @@ class CameraSource:
                             ONLINE, f"receiving {vf.width}x{vf.height} {stream.codec_context.name}"
                         )
                     self.stats.decoded_frames += 1
-                    frame = Frame(self.stats.decoded_frames, image, capture, time.time())
+                    frame = Frame(
+                        self.stats.decoded_frames, image, capture, time.time(), time.perf_counter() - started
+                    )
                     with self._cond:
                         self._latest = frame
                         self._cond.notify_all()

@@ -124,3 +124,14 @@ def test_face_with_scattered_matches_stays_unknown() -> None:
     decisions = run([face_frame(100 + 5 * i, p) for i, p in enumerate(people)])
     assert len(decisions) == 1
     assert decisions[0].fields["person"] == "unknown"
+
+
+def test_vehicle_region_snapshot_reaches_above_the_plate() -> None:
+    from matthan.edge.sightings import crop
+
+    image = np.zeros((720, 1280, 3), np.uint8)
+    box = np.array([600, 500, 680, 530], np.float32)
+    plate = crop(image, box, 0.15)
+    vehicle = crop(image, box, 0.15, vehicle=True)
+    assert plate.shape[:2] == (40, 104)
+    assert vehicle.shape[:2] == (30 * 7, 80 * 4)
