@@ -10,6 +10,7 @@ port; the probe reconnects at once, so the clip plays again from 0 (a new segmen
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -115,14 +116,51 @@ class NoSut:
         return {"sut": "external"}
 
 
+def slice_nal(data: bytes, annex_b: bool) -> bytes | None:
+    """The first coded slice NAL unit (type 1 or 5) of an access unit, in AVCC or Annex-B framing."""
+    nals: list[bytes] = []
+    if annex_b:
+        nals = [n.lstrip(b"\x00") for n in data.split(b"\x00\x00\x01") if n]
+    else:
+        i = 0
+        while i + 4 <= len(data):
+            size = int.from_bytes(data[i : i + 4], "big")
+            nals.append(data[i + 4 : i + 4 + size])
+            i += 4 + size
+    for nal in nals:
+        if nal and nal[0] & 0x1F in (1, 5):
+            return nal.rstrip(b"\x00")
+    return None
+
+
+def frame_index(clip: Path) -> tuple[dict[bytes, int | None], float]:
+    """sha1 of each frame's first slice → its frame number (None where two frames are identical),
+    and the frame period: the RTSP server sends the file's access units unchanged, so a received
+    packet tells exactly which frame of the clip is playing."""
+    index: dict[bytes, int | None] = {}
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        period = 1.0 / float(rate) if rate else 0.04
+        for n, packet in enumerate(p for p in container.demux(stream) if p.size):
+            nal = slice_nal(bytes(packet), annex_b=False)
+            if nal is not None:
+                key = hashlib.sha1(nal).digest()
+                index[key] = None if key in index else n
+    return index, period
+
+
 class Probe:
     """Our own RTSP client on one mount: it starts the shared media and records when each play
-    begins (first packet) and ends; it reconnects at once when the stream goes away. Packets are
-    only demuxed, never decoded, so it costs almost nothing."""
+    begins and ends; it reconnects at once when the stream goes away. Packets are only demuxed,
+    never decoded, so it costs almost nothing. The start of a play is the arrival of a packet the
+    clip file identifies (see `frame_index`) minus that frame's time in the clip, so the media's
+    own start-up delay does not shift clip time."""
 
-    def __init__(self, url: str, timeline: Timeline):
+    def __init__(self, url: str, timeline: Timeline, clip: Path):
         self.url = url
         self.timeline = timeline
+        self.index, self.period = frame_index(clip)
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -147,13 +185,20 @@ class Probe:
                 continue
             try:
                 stream = container.streams.video[0]
-                first = True
-                for _packet in container.demux(stream):
-                    if first:
+                anchored = False
+                for packets, packet in enumerate(container.demux(stream)):
+                    now = time.time()
+                    if packets == 0:
                         with self._lock:
-                            self.timeline.segments.append(Segment(time.time(), float("inf")))
+                            self.timeline.segments.append(Segment(now, float("inf")))
                         self.connected.set()
-                        first = False
+                    if not anchored and packets < 200 and packet.size:
+                        nal = slice_nal(bytes(packet), annex_b=True)
+                        n = self.index.get(hashlib.sha1(nal).digest()) if nal else None
+                        if n is not None:
+                            with self._lock:
+                                self.timeline.segments[-1].start = now - n * self.period
+                            anchored = True
                     if self._stop.is_set():
                         break
             except (av.error.FFmpegError, OSError):
@@ -274,10 +319,13 @@ def run_suite(
         progress(f"{len(cameras)} RTSP streams up; camera list in {work / 'cameras.json'}")
 
         for camera in cameras:
-            probes[camera.id] = Probe(camera.url, timelines[camera.id]).start()
+            probes[camera.id] = Probe(
+                camera.url, timelines[camera.id], suite.path(suite.clip(camera.id).file)
+            ).start()
         for camera in cameras:
             if not probes[camera.id].connected.wait(20):
                 raise RuntimeError(f"the RTSP stream of clip {camera.id} did not start ({camera.url})")
+        time.sleep(0.5)  # the probes identify the frame playing (normally the first packet already)
         t0 = {cid: tl.segments[0].start for cid, tl in timelines.items()}
         for clip in man.clips:
             progress(
