@@ -222,7 +222,8 @@ def sha256_file(path: Path) -> str:
 
 
 def _where(exc: ValidationError) -> str:
-    first = exc.errors()[0]
+    # an unknown key first: a misspelled key usually also leaves a required one missing
+    first = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
     msg = (
         "unknown key"
