@@ -48,9 +48,8 @@ def register(commands: Any, eval_commands: Any) -> None:
     )
     run.add_argument("--face-embedder", type=Path, help="reference SUT: a vendor's face embedding ONNX file")
     run.add_argument("--face-threshold", type=float, help="reference SUT: match distance for --face-embedder")
-    run.add_argument(
-        "--plate-reader", type=Path, help="reference SUT: a vendor's plate reader ONNX file (not yet wired)"
-    )
+    run.add_argument("--plate-detector", type=Path, help="reference SUT: a vendor's plate detector ONNX file")
+    run.add_argument("--plate-reader", type=Path, help="reference SUT: a vendor's plate reader ONNX file")
     run.set_defaults(func=cmd_run)
 
 
@@ -84,15 +83,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     if args.sut and args.sut_command:
         raise CommandError("give either --sut reference or --sut-command, not both")
-    if args.plate_reader is not None:
-        raise CommandError(
-            "--plate-reader: the plate reader swap is documented in FORMAT.md but not wired yet "
-            "(the reference plate reader is not committed); use --face-embedder"
-        )
-    if (args.face_embedder or args.face_threshold) and args.sut != "reference":
-        raise CommandError("--face-embedder/--face-threshold need --sut reference")
-    if args.face_embedder is not None and not args.face_embedder.is_file():
-        raise CommandError(f"{args.face_embedder} does not exist")
+    swaps = {
+        "--face-embedder": args.face_embedder,
+        "--plate-detector": args.plate_detector,
+        "--plate-reader": args.plate_reader,
+    }
+    for option, path in swaps.items():
+        if path is not None and args.sut != "reference":
+            raise CommandError(f"{option} swaps a model of the reference pipeline: add --sut reference")
+        if path is not None and not path.is_file():
+            raise CommandError(f"{option}: {path} does not exist")
+    if args.face_threshold is not None and args.face_embedder is None:
+        raise CommandError("--face-threshold goes with --face-embedder")
     sut: SystemUnderTest
     if args.sut == "reference":
         from matthan.benchmarks.conformance.reference import ReferenceSut
@@ -102,6 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             analysis_fps=args.analysis_fps,
             face_embedder=args.face_embedder,
             face_threshold=args.face_threshold,
+            plate_detector=args.plate_detector,
+            plate_reader=args.plate_reader,
         )
     elif args.sut_command:
         sut = CommandSut(args.sut_command)

@@ -1,13 +1,15 @@
 """`--sut reference`: matthan's own edge agent as the system under test, in this process.
 
 It enrols the suite's watchlist with our face pipeline (when the embedder is installed) and runs
-every recogniser this install has. The model-level runner swaps one model file: `face_embedder`
-(an ONNX file following the contract in FORMAT.md) replaces dlib-resnet through a private model
-store, and `face_threshold` sets the matching distance that model needs.
+every recogniser this install has. The model-level runner swaps model files (each an ONNX file
+following the contract in FORMAT.md): `face_embedder` replaces dlib-resnet through a private model
+store (`face_threshold` sets the matching distance that model needs), `plate_detector` is given to
+the plate backend's `model_path`, and `plate_reader` replaces the reader's model for the run.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -39,6 +41,8 @@ class ReferenceSut:
         topic_prefix: str | None = None,
         face_embedder: Path | None = None,
         face_threshold: float | None = None,
+        plate_detector: Path | None = None,
+        plate_reader: Path | None = None,
     ):
         self.suite = suite
         self.recognizers = recognizers
@@ -46,6 +50,9 @@ class ReferenceSut:
         self.topic_prefix = topic_prefix  # publish here instead of the scored prefix (tests' relays)
         self.face_embedder = face_embedder
         self.face_threshold = face_threshold
+        self.plate_detector = plate_detector
+        self.plate_reader = plate_reader
+        self._reader_factory: Any = None
         self.agent: Agent | None = None
         self._old_store: str | None = None
         self.enrolled: dict[str, int] = {}
@@ -110,14 +117,26 @@ class ReferenceSut:
                 if self.face_threshold is not None:
                     cfg["match_threshold"] = self.face_threshold
                 out.append(cfg)
+            elif item == "plates" and self.plate_detector is not None:
+                out.append({"type": "plates", "model_path": str(self.plate_detector)})
             else:
                 out.append(item)
         return out
+
+    def _swap_plate_reader(self) -> None:
+        """The plate backend builds its reader with `reader.PlateReader(threads=…)`: for this run
+        that factory opens the vendor's file instead of the installed `plate-reader`."""
+        from matthan.recognizers.plates import reader
+
+        self._reader_factory = reader.PlateReader
+        setattr(reader, "PlateReader", functools.partial(self._reader_factory, self.plate_reader))  # noqa: B010
 
     def start(self, cameras: list[Camera], bootstrap: str, topic_prefix: str, work: Path) -> None:
         data = work / "reference-agent"
         if self.face_embedder is not None:
             self._private_store(work)
+        if self.plate_reader is not None:
+            self._swap_plate_reader()
         db = data / "faces" / "watchlists.sqlite"
         db.parent.mkdir(parents=True, exist_ok=True)
         self._enrol(db)
@@ -145,6 +164,11 @@ class ReferenceSut:
         if agent is not None:
             agent.stop(flush_timeout_s=10)
             self._models = agent.producer.models
+        if self._reader_factory is not None:
+            from matthan.recognizers.plates import reader
+
+            setattr(reader, "PlateReader", self._reader_factory)  # noqa: B010
+            self._reader_factory = None
         if self.face_embedder is not None:
             if self._old_store is None:
                 os.environ.pop("MATTHAN_MODEL_STORE", None)
@@ -164,8 +188,13 @@ class ReferenceSut:
                 models[name] = {"version": entry.version, "sha256": entry.sha256}
             except ModelMissingError:
                 models[name] = None
-        if self.face_embedder is not None:
-            models["dlib-resnet"] = {"version": "vendor", "sha256": sha256_file(self.face_embedder)}
+        for name, path in (
+            ("dlib-resnet", self.face_embedder),
+            ("plate-detector", self.plate_detector),
+            ("plate-reader", self.plate_reader),
+        ):
+            if path is not None:
+                models[name] = {"version": "vendor", "file": str(path), "sha256": sha256_file(path)}
         return {
             "sut": "reference",
             "agent_version": __version__,
@@ -173,7 +202,6 @@ class ReferenceSut:
             "recognizers": self.recognizers if self.recognizers is not None else default_recognizers(),
             "models_in_events": getattr(self, "_models", {}),
             "models": models,
-            "face_embedder": str(self.face_embedder) if self.face_embedder else None,
             "face_threshold": self.face_threshold,
             "enrolled": self.enrolled,
         }
