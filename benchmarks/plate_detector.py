@@ -1,0 +1,155 @@
+"""Plate detector benchmark: accuracy on vn-plate-scenes/valid and latency per 640-px frame, one thread.
+
+    python -m matthan.benchmarks.plate_detector [--shared ../shared] [--frames 200]
+
+Writes `benchmarks/results/plate_detector.json` and the `## Plate detector` section of
+`benchmarks/RESULTS.md` (other sections of that file are left as they are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from matthan.recognizers.base import Detections
+from matthan.recognizers.plates import scenes
+from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
+
+HERE = Path(__file__).resolve().parent
+RESULTS_JSON = HERE / "results" / "plate_detector.json"
+RESULTS_MD = HERE / "RESULTS.md"
+SECTION = "## Plate detector"
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        out = ""
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def frames_640(images_dir: Path, n: int) -> list[np.ndarray[Any, Any]]:
+    """`n` frames of the validation images scaled so that their longest side is 640 px."""
+    frames = []
+    paths = sorted(images_dir.glob("*.jpg"))
+    step = max(len(paths) // n, 1)
+    for path in paths[::step][:n]:
+        img = cv2.imread(str(path))
+        if img is None:
+            continue
+        h, w = img.shape[:2]
+        f = 640 / max(h, w)
+        frames.append(cv2.resize(img, (round(w * f), round(h * f)), interpolation=cv2.INTER_LINEAR))
+    return frames
+
+
+def time_path(detector: PlateDetector, frames: list[np.ndarray[Any, Any]], repeats: int) -> dict[str, float]:
+    for f in frames[:10]:
+        detector(f, Detections.empty())
+    wall, cpu = [], []
+    for _ in range(repeats):
+        for f in frames:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            detector(f, Detections.empty())
+            cpu.append((time.thread_time() - c0) * 1000)
+            wall.append((time.perf_counter() - t0) * 1000)
+    w, c = np.asarray(wall), np.asarray(cpu)
+    return {
+        "p50": round(float(np.percentile(w, 50)), 2),
+        "p95": round(float(np.percentile(w, 95)), 2),
+        "cpu_p50": round(float(np.percentile(c, 50)), 2),
+    }
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) our section of RESULTS.md, re-reading the file just before writing."""
+    current = RESULTS_MD.read_text() if RESULTS_MD.is_file() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    block = text.rstrip() + "\n\n"
+    new = (
+        pattern.sub(lambda _m: block, current)
+        if pattern.search(current)
+        else current.rstrip() + "\n\n" + block
+    )
+    RESULTS_MD.write_text(new.rstrip() + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", type=Path, default=HERE.parent.parent / "shared")
+    p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    valid = args.shared / "datasets" / "vn-plate-scenes" / "valid"
+    if not (valid / "images").is_dir():
+        raise SystemExit(f"{valid}/images not found: pass --shared DIR")
+
+    detect_only = PlateDetector(PlatesConfig(read=False))
+    detect_only.load()
+    full = PlateDetector(PlatesConfig(read=True))
+    full.load()
+    assert detect_only.model_path is not None
+    labels = scenes.read_yolo_labels(valid / "labels", valid / "images")
+    accuracy = scenes.evaluate(lambda f: detect_only(f, Detections.empty()), valid / "images", labels)
+    frames = frames_640(valid / "images", args.frames)
+    result: dict[str, Any] = {
+        "machine": cpu_model(),
+        "threads": 1,
+        "model": str(detect_only.model_path.relative_to(HERE.parent)),
+        "model_bytes": detect_only.model_path.stat().st_size,
+        "valid": accuracy,
+        "latency_640_detect_ms": time_path(detect_only, frames, args.repeats),
+        "reader": full.reader is not None,
+    }
+    if full.reader is not None:
+        result["latency_640_detect_read_ms"] = time_path(full, frames, 1)
+    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_JSON.write_text(json.dumps(result, indent=1) + "\n")
+
+    rows = [
+        f"| {k or 'all'} | {v['n_images']} | {v['n_plates']} | {v['recall']} | {v['precision']} |"
+        for k, v in [("", accuracy), *accuracy["by_prefix"].items()]
+    ]
+    lat = result["latency_640_detect_ms"]
+    lines = [
+        SECTION,
+        "",
+        f"Machine: {result['machine']}, one onnxruntime thread. Model `{result['model']}` "
+        f"({result['model_bytes'] / 1e6:.2f} MB). Command: `python -m matthan.benchmarks.plate_detector`.",
+        "",
+        "Detection on `vn-plate-scenes/valid` (never trained on), native image size, IoU 0.5, "
+        "score >= 0.4. Street scenes are only partly labelled, so their precision is pessimistic.",
+        "",
+        "| sub-source | images | plates | recall | precision |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Latency per 640-px frame ({len(frames)} validation frames scaled to 640 px, longest side): "
+        f"detect p50 {lat['p50']} ms, p95 {lat['p95']} ms wall ({lat['cpu_p50']} ms CPU at p50; the 2-core "
+        "machine was shared with other jobs while measured).",
+    ]
+    if "latency_640_detect_read_ms" in result:
+        lr = result["latency_640_detect_read_ms"]
+        lines.append(f"Detect + rectify + read every plate: p50 {lr['p50']} ms, p95 {lr['p95']} ms wall.")
+    else:
+        lines.append("The plate reader model was not installed: detect + read was not timed.")
+    write_section("\n".join(lines))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,342 @@
+"""Find plates in a camera frame with our ONNX plate detector, rectify each one and read it.
+
+The network (trained by `train_detector.py`) maps a BGR frame to maps at stride 4: a plate-centre
+score, a layout score (one-row / two-row), distances from the cell to the four box sides (log, in
+stride units) and the four corners as fractions of the box size. Everything around it is numpy and
+OpenCV: letterbox, peak picking, decoding, NMS, rectification of the crop from its corners.
+
+Small or blurred plates are not guessed: below `min_read_width` a plate is reported without text,
+and the reader's confidence is scaled down by a quality factor for narrow or soft crops.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from matthan.models import ModelMissingError, resolve
+from matthan.recognizers.base import CLASS_PLATE, Detections, RecognizerError
+from matthan.recognizers.onnx import make_session
+
+log = logging.getLogger(__name__)
+
+#: output stride of the detector's maps
+STRIDE = 4
+#: the network's input sides must be multiples of this (five stride-2 stages)
+ALIGN = 32
+#: grey used for letterbox padding (as in training)
+PAD_VALUE = 114
+MODEL_NAME = "plate-detector"
+FIX_COMMAND = (
+    "python -m matthan.recognizers.plates.train_detector --data ../shared/datasets/vn-plate-scenes "
+    "(needs the `train` extra), or reinstall matthan"
+)
+LAYOUTS = ("one-row", "two-row")
+#: fields the reader contributes to each plate (None when not read)
+READER_FIELDS = (
+    "text",
+    "normalised",
+    "rows",
+    "format",
+    "province",
+    "province_code",
+    "category",
+    "colour",
+    "confidence",
+)
+
+FloatArray = npt.NDArray[np.float32]
+Frame = npt.NDArray[np.uint8]
+
+
+class PlatesConfig(BaseModel):
+    """Settings of the plate backend (`type: plates` in the agent's config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["plates"] = "plates"
+    #: report plates whose detector score is at least this
+    score_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
+    #: boxes overlapping a better one by more than this IoU are dropped
+    nms_iou: float = Field(default=0.45, gt=0.0, le=1.0)
+    #: frames larger than this (longest side, pixels) are shrunk before detection
+    max_side: int = Field(default=640, ge=64, le=4096)
+    #: plates narrower than this (frame pixels) are not reported at all
+    min_plate_width: float = Field(default=8.0, ge=0.0)
+    #: plates narrower than this are reported without text (too small to read, not guessed)
+    min_read_width: float = Field(default=24.0, ge=0.0)
+    #: plates at least this wide get full confidence from the size factor
+    good_read_width: float = Field(default=60.0, gt=0.0)
+    max_plates: int = Field(default=50, ge=1)
+    #: run the plate reader on each rectified crop (when its model is installed)
+    read: bool = True
+    #: onnxruntime intra-op threads
+    threads: int = Field(default=1, ge=1)
+    #: use this ONNX file instead of the installed `plate-detector` model
+    model_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class PlateBoxes:
+    """Raw detector output for one frame, in frame pixels."""
+
+    boxes: FloatArray  # (K, 4) x1 y1 x2 y2
+    scores: FloatArray  # (K,)
+    layouts: npt.NDArray[np.int32]  # (K,) 0 one-row, 1 two-row
+    corners: FloatArray  # (K, 4, 2) TL TR BR BL
+
+
+def order_corners(points: npt.NDArray[Any]) -> FloatArray:
+    """Four corners TL, TR, BR, BL from any polygon around a plate (its extreme points)."""
+    p = np.asarray(points, np.float32).reshape(-1, 2)
+    s = p[:, 0] + p[:, 1]
+    d = p[:, 0] - p[:, 1]
+    return np.stack([p[s.argmin()], p[d.argmax()], p[s.argmax()], p[d.argmin()]]).astype(np.float32)
+
+
+def letterbox(frame: Frame, max_side: int) -> tuple[FloatArray, float]:
+    """Shrink `frame` so its longest side is at most `max_side`, pad right/bottom to a multiple of 32.
+
+    Returns the network input (1, 3, H, W) float32 BGR in 0..255 and the scale applied.
+    """
+    h, w = frame.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    image: npt.NDArray[Any] = frame
+    if scale < 1.0:
+        image = cv2.resize(
+            frame, (max(round(w * scale), 1), max(round(h * scale), 1)), interpolation=cv2.INTER_AREA
+        )
+    h2, w2 = image.shape[:2]
+    ph, pw = -(-h2 // ALIGN) * ALIGN, -(-w2 // ALIGN) * ALIGN
+    if (ph, pw) != (h2, w2):
+        image = cv2.copyMakeBorder(image, 0, ph - h2, 0, pw - w2, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+    blob = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+    return blob, scale
+
+
+def nms(boxes: FloatArray, scores: FloatArray, iou: float) -> npt.NDArray[np.intp]:
+    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
+    order = np.argsort(-scores, kind="stable")
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.maximum(xx2 - xx1, 0) * np.maximum(yy2 - yy1, 0)
+        overlap = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-6)
+        order = rest[overlap <= iou]
+    return np.asarray(keep, np.intp)
+
+
+def decode(maps: FloatArray, threshold: float, max_plates: int) -> PlateBoxes:
+    """Peaks of the score map -> boxes, scores, layouts and corners in network-input pixels."""
+    if maps.ndim != 3 or maps.shape[0] != 14:
+        raise RecognizerError(f"plate detector output has shape {maps.shape}, expected (14, H, W)")
+    heat = np.ascontiguousarray(maps[0])
+    peaks = (heat >= threshold) & (heat >= cv2.dilate(heat, np.ones((3, 3), np.uint8)))
+    ys, xs = np.nonzero(peaks)
+    if len(ys) > 4 * max_plates:
+        top = np.argsort(-heat[ys, xs])[: 4 * max_plates]
+        ys, xs = ys[top], xs[top]
+    scores = heat[ys, xs].astype(np.float32)
+    px = (xs.astype(np.float32) + 0.5) * STRIDE
+    py = (ys.astype(np.float32) + 0.5) * STRIDE
+    dist = np.exp(np.minimum(maps[2:6, ys, xs], 6.0)) * STRIDE  # (4, K)
+    boxes = np.stack([px - dist[0], py - dist[1], px + dist[2], py + dist[3]], 1).astype(np.float32)
+    bw = boxes[:, 2] - boxes[:, 0]
+    bh = boxes[:, 3] - boxes[:, 1]
+    frac = maps[6:14, ys, xs].T.reshape(-1, 4, 2)
+    corners = np.stack(
+        [px[:, None] + frac[:, :, 0] * bw[:, None], py[:, None] + frac[:, :, 1] * bh[:, None]], 2
+    )
+    layouts = (maps[1, ys, xs] >= 0.5).astype(np.int32)
+    return PlateBoxes(boxes, scores, layouts, corners.astype(np.float32))
+
+
+def rectify(frame: Frame, corners: FloatArray, margin: float = 0.06) -> Frame:
+    """The plate cut out of `frame` and warped to a rectangle of its own size, with a small margin."""
+    c = np.asarray(corners, np.float32).reshape(4, 2)
+    width = max(float(np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])) / 2, 2.0)
+    height = max(float(np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1])) / 2, 2.0)
+    mx, my = width * margin, height * margin
+    w_out, h_out = round(width + 2 * mx), round(height + 2 * my)
+    dst = np.array([[mx, my], [mx + width, my], [mx + width, my + height], [mx, my + height]], np.float32)
+    m = cv2.getPerspectiveTransform(c, dst)
+    return np.asarray(
+        cv2.warpPerspective(
+            frame, m, (w_out, h_out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        ),
+        np.uint8,
+    )
+
+
+def sharpness(crop: Frame) -> float:
+    """Variance of the Laplacian of the crop resized to 96 px wide: low for blurred plates."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    h, w = grey.shape[:2]
+    grey = cv2.resize(grey, (96, max(round(96 * h / max(w, 1)), 8)), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
+def read_quality(width: float, crop: Frame, config: PlatesConfig) -> float:
+    """0..1: how far a read of this crop can be trusted, from its width and sharpness."""
+    size = min(
+        1.0,
+        max(0.0, (width - config.min_read_width) / max(config.good_read_width - config.min_read_width, 1e-6)),
+    )
+    size = 0.3 + 0.7 * size
+    sharp = min(1.0, sharpness(crop) / 150.0)
+    return round(float(size * (0.4 + 0.6 * sharp)), 3)
+
+
+#: turns a rectified BGR crop into the reader's fields (a mapping with any of READER_FIELDS)
+CropReader = Callable[[Frame], dict[str, Any]]
+
+
+def _field(result: Any, name: str) -> Any:
+    if isinstance(result, dict):
+        return result.get(name)
+    return getattr(result, name, None)
+
+
+def load_default_reader(threads: int = 1) -> CropReader | None:
+    """The plate reader from `matthan.recognizers.plates.reader`, or None when it or its model is absent."""
+    try:
+        module = importlib.import_module("matthan.recognizers.plates.reader")
+    except ImportError as exc:
+        log.info("plate reader not available (%s): plates are reported without text", exc)
+        return None
+    factory = getattr(module, "PlateReader", None)
+    if factory is None:
+        log.info("matthan.recognizers.plates.reader has no PlateReader: plates are reported without text")
+        return None
+    try:
+        try:
+            reader = factory(threads=threads)
+        except TypeError:
+            reader = factory()
+        load = getattr(reader, "load", None)
+        if callable(load):
+            load()
+    except ModelMissingError as exc:
+        log.info("plate reader model missing (%s): plates are reported without text", exc)
+        return None
+    method = getattr(reader, "read", None) or reader
+
+    def read(crop: Frame) -> dict[str, Any]:
+        result = method(crop)
+        fields = {name: _field(result, name) for name in READER_FIELDS}
+        plate = _field(result, "plate")
+        if plate is not None:
+            for name in ("colour", "province_code"):
+                if fields[name] is None:
+                    fields[name] = _field(plate, name)
+        rows = fields.get("rows")
+        if isinstance(rows, tuple):
+            fields["rows"] = list(rows)
+        return fields
+
+    return read
+
+
+class PlateDetector:
+    """The `plates` backend: detect plates in a frame, rectify each one, read it, parse it."""
+
+    type_name: ClassVar[str] = "plates"
+
+    def __init__(self, config: PlatesConfig | None = None, reader: CropReader | None = None) -> None:
+        self.config = config or PlatesConfig()
+        self._reader = reader
+        self._session: Any = None
+        self.model_path: Path | None = None
+
+    @property
+    def reader(self) -> CropReader | None:
+        return self._reader
+
+    def load(self) -> None:
+        """Open the ONNX session (checks the model's sha256) and the reader when reading is on."""
+        if self._session is not None:
+            return
+        if self.config.model_path is not None:
+            path = Path(self.config.model_path)
+            if not path.is_file():
+                raise ModelMissingError(f"plate detector model {path} does not exist")
+        else:
+            path = resolve(MODEL_NAME, FIX_COMMAND).path
+        self.model_path = path
+        self._session = make_session(path, self.config.threads)
+        if self.config.read and self._reader is None:
+            self._reader = load_default_reader(self.config.threads)
+
+    def detect(self, frame: Frame) -> PlateBoxes:
+        """Boxes, scores, layouts and corners of the plates in a BGR frame (frame pixels)."""
+        _check_frame(frame)
+        self.load()
+        blob, scale = letterbox(frame, self.config.max_side)
+        maps = self._session.run(None, {"image": blob})[0][0]
+        raw = decode(np.asarray(maps, np.float32), self.config.score_threshold, self.config.max_plates)
+        h, w = frame.shape[:2]
+        boxes = raw.boxes / np.float32(scale)
+        corners = raw.corners / np.float32(scale)
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+        keep = nms(boxes, raw.scores, self.config.nms_iou)[: self.config.max_plates]
+        keep = keep[(boxes[keep, 2] - boxes[keep, 0]) >= self.config.min_plate_width]
+        return PlateBoxes(boxes[keep], raw.scores[keep], raw.layouts[keep], corners[keep])
+
+    def __call__(self, frame: Frame, detections: Detections | None = None) -> Detections:
+        found = self.detect(frame)
+        data: dict[str, list[Any]] = {k: [] for k in (*READER_FIELDS, "layout", "corners", "quality")}
+        for box, layout, corners in zip(found.boxes, found.layouts, found.corners, strict=True):
+            fields: dict[str, Any] = dict.fromkeys(READER_FIELDS)
+            width = float(box[2] - box[0])
+            quality = 0.0
+            if self._reader is not None and width >= self.config.min_read_width:
+                crop = rectify(frame, corners)
+                quality = read_quality(width, crop, self.config)
+                try:
+                    fields.update(self._reader(crop))
+                except RecognizerError as exc:
+                    log.debug("plate reader failed on a crop: %s", exc)
+                if fields.get("confidence") is not None:
+                    fields["confidence"] = round(float(fields["confidence"]) * quality, 4)
+            for key in READER_FIELDS:
+                data[key].append(fields.get(key))
+            data["layout"].append(LAYOUTS[int(layout)])
+            data["corners"].append(np.round(corners, 1).tolist())
+            data["quality"].append(quality)
+        plates = Detections(
+            boxes=found.boxes,
+            scores=found.scores,
+            class_ids=np.full(len(found.boxes), CLASS_PLATE, np.int32),
+            data=data,
+        )
+        if detections is None or len(detections) == 0:
+            return plates
+        return Detections.merge([detections, plates])
+
+
+def _check_frame(frame: Any) -> None:
+    if not isinstance(frame, np.ndarray):
+        raise RecognizerError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise RecognizerError(f"frame must be uint8 BGR, got dtype {frame.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise RecognizerError(f"frame must have shape (H, W, 3), got {frame.shape}")
+    if frame.shape[0] < 8 or frame.shape[1] < 8:
+        raise RecognizerError(f"frame of {frame.shape[1]}x{frame.shape[0]} pixels is too small")

@@ -1,0 +1,226 @@
+"""`matthan eval scenes`: plate recall, precision, end-to-end reads and latency on labelled frames.
+
+Labels are a CSV with one row per labelled plate, `image,x1,y1,x2,y2,text` (pixels; `text` may be
+empty), or a YOLO label folder of the vn-plate-scenes form (`class x1 y1 x2 y2 ...` normalised
+polygons; no text). Every image in the folder is scored, labelled or not. A detection matches a label at
+IoU >= 0.5 (greedy, best score first). `end_to_end_exact` counts plates with text that were detected
+and read exactly on the `[A-Z0-9]` form; a missed plate counts as wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from matthan.recognizers.base import Detections
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IOU_MATCH = 0.5
+
+
+@dataclass(frozen=True)
+class LabelledPlate:
+    image: str
+    box: tuple[float, float, float, float]
+    text: str = ""
+
+
+@dataclass
+class _Tally:
+    n_images: int = 0
+    n_plates: int = 0
+    matched: int = 0
+    n_detections: int = 0
+    true_detections: int = 0
+    with_text: int = 0
+    exact: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "n_images": self.n_images,
+            "n_plates": self.n_plates,
+            "n_detections": self.n_detections,
+            "recall": round(self.matched / self.n_plates, 4) if self.n_plates else None,
+            "precision": round(self.true_detections / self.n_detections, 4) if self.n_detections else None,
+            "n_plates_with_text": self.with_text,
+            "end_to_end_exact": round(self.exact / self.with_text, 4) if self.with_text else None,
+        }
+        if self.latencies_ms:
+            lat = np.asarray(self.latencies_ms)
+            out["latency_ms_p50"] = round(float(np.percentile(lat, 50)), 2)
+            out["latency_ms_p95"] = round(float(np.percentile(lat, 95)), 2)
+        return out
+
+
+def normalise_text(text: str | None) -> str:
+    """The comparison form of a plate: upper case, only `[A-Z0-9]`."""
+    return re.sub(r"[^A-Z0-9]", "", (text or "").upper())
+
+
+def read_labels_csv(path: Path) -> list[LabelledPlate]:
+    """Rows `image,x1,y1,x2,y2,text` (a header row is required)."""
+    rows = []
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"image", "x1", "y1", "x2", "y2"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        for i, r in enumerate(reader, start=2):
+            try:
+                box = (float(r["x1"]), float(r["y1"]), float(r["x2"]), float(r["y2"]))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{i}: bad box: {exc}") from exc
+            rows.append(LabelledPlate(Path(r["image"]).name, box, (r.get("text") or "").strip()))
+    return rows
+
+
+def read_yolo_labels(label_dir: Path, images_dir: Path) -> list[LabelledPlate]:
+    """Axis-aligned boxes (min/max over each polygon) from YOLO label files, without text."""
+    rows = []
+    for img_path in sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        label = label_dir / (img_path.stem + ".txt")
+        if not label.is_file():
+            continue
+        image = cv2.imread(str(img_path))
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        for line in label.read_text().splitlines():
+            v = line.split()
+            if len(v) < 5:
+                continue
+            pts = np.asarray(v[1:], np.float64).reshape(-1, 2) * [w, h]
+            box = (
+                float(pts[:, 0].min()),
+                float(pts[:, 1].min()),
+                float(pts[:, 0].max()),
+                float(pts[:, 1].max()),
+            )
+            rows.append(LabelledPlate(img_path.name, box))
+    return rows
+
+
+def read_labels(path: Path, images_dir: Path) -> list[LabelledPlate]:
+    if path.is_dir():
+        return read_yolo_labels(path, images_dir)
+    return read_labels_csv(path)
+
+
+def iou_matrix(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return np.asarray(inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9), np.float64)
+
+
+def match(
+    pred: npt.NDArray[Any], scores: npt.NDArray[Any], gt: npt.NDArray[Any], iou: float = IOU_MATCH
+) -> list[int]:
+    """For each ground-truth box the index of its matched prediction, or -1 (greedy, best score first)."""
+    assigned = [-1] * len(gt)
+    if len(pred) == 0 or len(gt) == 0:
+        return assigned
+    ious = iou_matrix(pred, gt)
+    for p in np.argsort(-np.asarray(scores), kind="stable"):
+        cand = [(ious[p, g], g) for g in range(len(gt)) if assigned[g] < 0 and ious[p, g] >= iou]
+        if cand:
+            assigned[max(cand)[1]] = int(p)
+    return assigned
+
+
+def prefix_of(name: str) -> str:
+    """Sub-source of an image by file prefix (`carlong_x.jpg` -> `carlong_`); '' when there is none."""
+    head, sep, _ = name.partition("_")
+    return head + sep if sep else ""
+
+
+def evaluate(
+    detect: Callable[[npt.NDArray[np.uint8]], Detections],
+    images_dir: Path,
+    labels: Iterable[LabelledPlate],
+    on_image: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run `detect` on every image of `images_dir` and score it against `labels`."""
+    by_image: dict[str, list[LabelledPlate]] = defaultdict(list)
+    for row in labels:
+        by_image[row.image].append(row)
+    images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise ValueError(f"no images in {images_dir}")
+    known = {p.name for p in images}
+    absent = sorted(set(by_image) - known)
+    total = _Tally()
+    per_prefix: dict[str, _Tally] = defaultdict(_Tally)
+    for path in images:
+        frame = cv2.imread(str(path))
+        if frame is None:
+            raise ValueError(f"cannot read image {path}")
+        t0 = time.perf_counter()
+        dets = detect(np.asarray(frame, np.uint8))
+        ms = (time.perf_counter() - t0) * 1000
+        gt_rows = by_image.get(path.name, [])
+        gt = np.asarray([r.box for r in gt_rows], np.float64).reshape(-1, 4)
+        assigned = match(dets.boxes, dets.scores, gt)
+        texts = dets.data.get("text", [None] * len(dets))
+        matched_preds = {p for p in assigned if p >= 0}
+        record: dict[str, Any] = {
+            "image": path.name,
+            "plates": [],
+            "missed": [],
+            "false": [],
+            "ms": round(ms, 2),
+        }
+        for tally in (total, per_prefix[prefix_of(path.name)]):
+            tally.n_images += 1
+            tally.n_plates += len(gt_rows)
+            tally.matched += len(matched_preds)
+            tally.n_detections += len(dets)
+            tally.latencies_ms.append(ms)
+        for row, p in zip(gt_rows, assigned, strict=True):
+            read = normalise_text(texts[p]) if p >= 0 else ""
+            ok = bool(row.text) and p >= 0 and read == normalise_text(row.text)
+            if row.text:
+                for tally in (total, per_prefix[prefix_of(path.name)]):
+                    tally.with_text += 1
+                    tally.exact += int(ok)
+            if p < 0:
+                record["missed"].append([round(v, 1) for v in row.box])
+            else:
+                record["plates"].append(
+                    {"label": row.text, "read": read, "score": round(float(dets.scores[p]), 3)}
+                )
+        record["false"] = [
+            [round(float(v), 1) for v in dets.boxes[i]] for i in range(len(dets)) if i not in matched_preds
+        ]
+        for tally in (total, per_prefix[prefix_of(path.name)]):
+            tally.true_detections += len(matched_preds)
+        if on_image is not None:
+            on_image(record)
+    summary = total.summary()
+    summary["by_prefix"] = {k: v.summary() for k, v in sorted(per_prefix.items())}
+    if absent:
+        summary["labelled_images_not_found"] = len(absent)
+    return summary
+
+
+def write_report(path: Path, summary: dict[str, Any], images: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"summary": summary, "images": images}, indent=1) + "\n")

@@ -1,0 +1,601 @@
+"""Train the plate detector (a tiny anchor-free heat-map network) and export it to ONNX.
+
+Training needs the optional `train` extra (torch); nothing at run time imports this module.
+
+    python -m matthan.recognizers.plates.train_detector --data ../shared/datasets/vn-plate-scenes \
+        --out var/plate-detector --epochs 40 --threads 1
+
+Why not ultralytics: its smallest model (YOLOv8n) takes ~40 ms per 320 px frame on one core here, the
+budget is 15 ms per 640 px frame, and it needs torchvision. This network is a MobileNet-like backbone
+with a small feature pyramid ending at stride 4 (small plates are only 15-20 px wide); per output cell
+it predicts a plate-centre heat map, the layout (one-row / two-row), the box as distances to its four
+sides and the four corners as fractions of the box size, so a crop can be rectified before reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from matthan.recognizers.plates.detector import STRIDE, order_corners
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as exc:  # pragma: no cover - depends on the optional extra
+    raise SystemExit("training needs torch: pip install -e '.[train]'") from exc
+
+Array = npt.NDArray[Any]
+GREY = 114
+PREFIXES = ("carlong_", "Tgmt_", "Dieu_", "Hung_")
+#: images are cached with their longest side at most this many pixels
+CACHE_MAX_SIDE = 800
+
+
+# ----------------------------------------------------------------------------------------- model
+def _conv_bn(cin: int, cout: int, k: int = 3, s: int = 1, groups: int = 1, dil: int = 1) -> nn.Sequential:
+    pad = dil * (k - 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, s, pad, dilation=dil, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class _Block(nn.Module):
+    """Depth-wise 3x3 (optionally strided or dilated) then point-wise 1x1; residual when shapes match."""
+
+    def __init__(self, cin: int, cout: int, s: int = 1, dil: int = 1) -> None:
+        super().__init__()
+        self.dw = _conv_bn(cin, cin, 3, s, groups=cin, dil=dil)
+        self.pw = _conv_bn(cin, cout, 1)
+        self.res = s == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.pw(self.dw(x))
+        return x + y if self.res else y
+
+
+class PlateNet(nn.Module):
+    """Output (N, 14, H/4, W/4): heat-map logit, layout logit, 4 log-distances, 8 corner fractions."""
+
+    OUT = 14
+
+    def __init__(self) -> None:
+        super().__init__()
+        c = [16, 32, 64, 112, 160]
+        self.stem = _conv_bn(3, c[0], 3, 2)  # /2
+        self.s4 = nn.Sequential(_Block(c[0], c[1], 2), _Block(c[1], c[1]))
+        self.s8 = nn.Sequential(_Block(c[1], c[2], 2), _Block(c[2], c[2]))
+        self.s16 = nn.Sequential(_Block(c[2], c[3], 2), _Block(c[3], c[3]), _Block(c[3], c[3], dil=2))
+        self.s32 = nn.Sequential(_Block(c[3], c[4], 2), _Block(c[4], c[4]), _Block(c[4], c[4], dil=2))
+        f = 64
+        self.lat32 = _conv_bn(c[4], f, 1)
+        self.lat16 = _conv_bn(c[3], f, 1)
+        self.lat8 = _conv_bn(c[2], f, 1)
+        self.lat4 = _conv_bn(c[1], f, 1)
+        self.fuse16 = _Block(f, f)
+        self.fuse8 = _Block(f, f)
+        self.fuse4 = _Block(f, 40)
+        out_conv = nn.Conv2d(40, self.OUT, 1)
+        assert out_conv.bias is not None
+        with torch.no_grad():
+            out_conv.bias[:1].fill_(-4.6)  # heat-map prior ~1 %
+        self.head = nn.Sequential(_conv_bn(40, 40, 3, groups=40), out_conv)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x4 = self.s4(x)
+        x8 = self.s8(x4)
+        x16 = self.s16(x8)
+        x32 = self.s32(x16)
+        p = self.lat32(x32)
+        p = self.fuse16(self.lat16(x16) + F.interpolate(p, scale_factor=2.0, mode="nearest"))
+        p = self.fuse8(self.lat8(x8) + F.interpolate(p, scale_factor=2.0, mode="nearest"))
+        p = self.fuse4(self.lat4(x4) + F.interpolate(p, scale_factor=2.0, mode="nearest"))
+        out: torch.Tensor = self.head(p)
+        return out
+
+
+class ExportNet(nn.Module):
+    """What goes into the ONNX file: uint8-range BGR input, sigmoid on the score channels."""
+
+    def __init__(self, net: PlateNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.net(x * (1.0 / 255.0))
+        return torch.cat([torch.sigmoid(y[:, :2]), y[:, 2:]], dim=1)
+
+
+# ------------------------------------------------------------------------------------------ data
+@dataclass
+class Sample:
+    name: str
+    image: Array  # BGR uint8
+    corners: Array  # (K, 4, 2) float32 pixels, TL TR BR BL
+    layouts: Array  # (K,) int: 0 one-row, 1 two-row
+
+
+def read_yolo_polygons(label_file: Path, w: int, h: int) -> tuple[Array, Array]:
+    """Corners (K, 4, 2) in pixels and layouts (K,) from one YOLO-segmentation label file."""
+    corners, layouts = [], []
+    if label_file.is_file():
+        for line in label_file.read_text().splitlines():
+            v = line.split()
+            if len(v) < 7:
+                continue
+            pts = np.asarray(v[1:], np.float32).reshape(-1, 2) * np.array([w, h], np.float32)
+            corners.append(order_corners(pts))
+            layouts.append(int(float(v[0])))
+    if not corners:
+        return np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.int64)
+    return np.stack(corners).astype(np.float32), np.asarray(layouts, np.int64)
+
+
+def load_split(split_dir: Path) -> list[Sample]:
+    samples = []
+    for img_path in sorted((split_dir / "images").glob("*.jpg")):
+        image = cv2.imread(str(img_path))
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        corners, layouts = read_yolo_polygons(split_dir / "labels" / (img_path.stem + ".txt"), w, h)
+        scale = min(1.0, CACHE_MAX_SIDE / max(h, w))
+        if scale < 1.0:
+            image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            corners = corners * np.float32(scale)
+        samples.append(Sample(img_path.name, image, corners, layouts))
+    return samples
+
+
+def _plate_width(c: Array) -> Array:
+    return np.asarray(c[..., 0].max(-1) - c[..., 0].min(-1))
+
+
+class Augmenter:
+    """Random affine crops at many plate scales, pasted plates, blur, darkness and colour jitter."""
+
+    def __init__(self, samples: list[Sample], size: int, rng: random.Random) -> None:
+        self.samples = [s for s in samples if len(s.corners)]
+        self.all = samples
+        self.size = size
+        self.rng = rng
+
+    def __call__(self, s: Sample) -> tuple[Array, Array, Array]:
+        r = self.rng
+        size = self.size
+        corners, layouts = s.corners.copy(), s.layouts.copy()
+        h, w = s.image.shape[:2]
+        # scale: half the time around the native scale, else a plate of random width (14-260 px)
+        if len(corners) and r.random() < 0.55:
+            k = r.randrange(len(corners))
+            target = math.exp(r.uniform(math.log(14), math.log(260)))
+            scale = target / max(float(_plate_width(corners[k])), 4.0)
+            centre = corners[k].mean(0)
+        else:
+            scale = r.uniform(0.6, 1.4) * min(1.0, 640 / max(h, w))
+            centre = np.array([r.uniform(0, w), r.uniform(0, h)], np.float32)
+            if len(corners) and r.random() < 0.7:
+                centre = corners[r.randrange(len(corners))].mean(0)
+        scale = float(np.clip(scale, 0.08, 4.0))
+        angle = r.uniform(-8, 8) if r.random() < 0.5 else 0.0
+        m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
+        m[0, 1] += r.uniform(-0.1, 0.1) * scale  # slight shear
+        dst_c = np.array([r.uniform(0.15, 0.85) * size, r.uniform(0.15, 0.85) * size], np.float32)
+        m[:, 2] += dst_c - (m[:, :2] @ centre + m[:, 2])
+        interp = cv2.INTER_AREA if scale < 0.7 else cv2.INTER_LINEAR
+        img = cv2.warpAffine(s.image, m, (size, size), flags=interp, borderValue=(GREY, GREY, GREY))
+        if len(corners):
+            pts = corners.reshape(-1, 2) @ m[:, :2].T + m[:, 2]
+            corners = pts.reshape(-1, 4, 2).astype(np.float32)
+        # paste plates cut from other images (more small and tilted plates, new backgrounds)
+        if r.random() < 0.5:
+            for _ in range(r.randint(1, 3)):
+                img, corners, layouts = self._paste(img, corners, layouts)
+        if r.random() < 0.5:
+            img = img[:, ::-1].copy()
+            if len(corners):
+                corners = corners.copy()
+                corners[..., 0] = size - 1 - corners[..., 0]
+        img = self._photometric(img)
+        keep_c, keep_l = [], []
+        for c, lay in zip(corners, layouts, strict=True):
+            c = order_corners(c)
+            x1, y1 = c.min(0)
+            x2, y2 = c.max(0)
+            vis_w = min(x2, size) - max(x1, 0)
+            vis_h = min(y2, size) - max(y1, 0)
+            if vis_w <= 0 or vis_h <= 0:
+                continue
+            if vis_w * vis_h < 0.6 * (x2 - x1) * (y2 - y1):
+                # mostly cut off: grey it out so it is neither a positive nor a wrong negative
+                xa, ya = max(int(x1), 0), max(int(y1), 0)
+                img[ya : math.ceil(min(y2, size)), xa : math.ceil(min(x2, size))] = GREY
+                continue
+            keep_c.append(c)
+            keep_l.append(lay)
+        if keep_c:
+            return img, np.stack(keep_c), np.asarray(keep_l)
+        return img, np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.int64)
+
+    def _paste(self, img: Array, corners: Array, layouts: Array) -> tuple[Array, Array, Array]:
+        r = self.rng
+        src = self.samples[r.randrange(len(self.samples))]
+        k = r.randrange(len(src.corners))
+        sc = src.corners[k]
+        pw = float(_plate_width(sc))
+        if pw < 25:
+            return img, corners, layouts
+        target_w = math.exp(r.uniform(math.log(14), math.log(200)))
+        f = target_w / pw
+        size = self.size
+        ph = float(sc[:, 1].max() - sc[:, 1].min()) * f
+        x0 = r.uniform(0, size - target_w)
+        y0 = r.uniform(0, max(size - ph, 1.0))
+        dst = (sc - sc.min(0)) * np.float32(f) + np.array([x0, y0], np.float32)
+        jitter = np.array(
+            [[r.uniform(-0.12, 0.12) * target_w, r.uniform(-0.12, 0.12) * ph] for _ in range(4)], np.float32
+        )
+        dst = (dst + jitter).astype(np.float32)
+        # do not cover an existing plate
+        bx = np.array([dst[:, 0].min(), dst[:, 1].min(), dst[:, 0].max(), dst[:, 1].max()])
+        for c in corners:
+            ox = min(bx[2], c[:, 0].max()) - max(bx[0], c[:, 0].min())
+            oy = min(bx[3], c[:, 1].max()) - max(bx[1], c[:, 1].min())
+            if ox > -4 and oy > -4:
+                return img, corners, layouts
+        pm = cv2.getPerspectiveTransform(sc.astype(np.float32), dst)
+        warped = cv2.warpPerspective(src.image, pm, (size, size), flags=cv2.INTER_AREA)
+        mask = np.zeros((size, size), np.uint8)
+        margin = (dst - dst.mean(0)) * 1.08 + dst.mean(0)
+        cv2.fillConvexPoly(mask, np.round(margin).astype(np.int32), 255)
+        m = mask > 0
+        img = img.copy()
+        img[m] = warped[m]
+        corners = np.concatenate([corners, dst[None]], 0)
+        layouts = np.concatenate([layouts, np.asarray([src.layouts[k]])], 0)
+        return img, corners, layouts
+
+    def _photometric(self, img: Array) -> Array:
+        r = self.rng
+        out: Array = img.astype(np.float32)
+        if r.random() < 0.15:  # motion blur
+            k = r.choice([3, 5, 7, 9])
+            kern: Array = np.zeros((k, k), np.float32)
+            kern[k // 2] = 1.0 / k
+            rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), r.uniform(0, 180), 1.0)
+            kern = np.asarray(cv2.warpAffine(kern, rot, (k, k)), np.float32)
+            kern /= max(float(kern.sum()), 1e-6)
+            out = cv2.filter2D(out, -1, kern)
+        elif r.random() < 0.15:
+            out = cv2.GaussianBlur(out, (0, 0), r.uniform(0.5, 1.5))
+        if r.random() < 0.2:  # night: dark, low contrast, noisy
+            out = 255.0 * (out / 255.0) ** r.uniform(1.5, 2.8) * r.uniform(0.4, 0.9)
+            out += np.random.normal(0, r.uniform(2, 8), out.shape).astype(np.float32)
+        else:
+            out = out * r.uniform(0.7, 1.3) + r.uniform(-30, 30)
+            if r.random() < 0.3:
+                out = out * np.array([r.uniform(0.85, 1.15) for _ in range(3)], np.float32)
+        if r.random() < 0.1:
+            g = out.mean(2, keepdims=True)
+            out = np.repeat(g, 3, 2)
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def make_targets(corners: Array, layouts: Array, size: int) -> dict[str, Array]:
+    """Heat map (1,H,W), layout (H,W), box (4,H,W) in pixels, corners (8,H,W), weights (H,W)."""
+    g = size // STRIDE
+    heat = np.zeros((g, g), np.float32)
+    reg_w = np.zeros((g, g), np.float32)
+    box = np.zeros((4, g, g), np.float32)
+    cor = np.zeros((8, g, g), np.float32)
+    lay = np.zeros((g, g), np.float32)
+    ys, xs = np.mgrid[0:g, 0:g].astype(np.float32)
+    px, py = (xs + 0.5) * STRIDE, (ys + 0.5) * STRIDE
+    # large plates first so that small ones overwrite them where they overlap
+    areas = [float(np.prod(c.max(0) - c.min(0))) for c in corners]
+    for i in np.argsort(areas)[::-1]:
+        c = corners[i]
+        x1, y1 = c.min(0)
+        x2, y2 = c.max(0)
+        bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        sx = max(0.54 * bw / 6 / STRIDE, 0.6)
+        sy = max(0.54 * bh / 6 / STRIDE, 0.6)
+        gx, gy = cx / STRIDE - 0.5, cy / STRIDE - 0.5
+        gauss = np.exp(-((xs - gx) ** 2) / (2 * sx * sx) - ((ys - gy) ** 2) / (2 * sy * sy))
+        ix, iy = int(np.clip(round(gx), 0, g - 1)), int(np.clip(round(gy), 0, g - 1))
+        gauss[iy, ix] = 1.0
+        heat = np.maximum(heat, gauss.astype(np.float32))
+        inside = (px > x1) & (px < x2) & (py > y1) & (py < y2)
+        region = (gauss > 0.3) & inside
+        region[iy, ix] = True
+        reg_w[region] = gauss[region]
+        box[:, region] = np.array([x1, y1, x2, y2], np.float32)[:, None]
+        fx = (c[:, 0][:, None] - px[region][None]) / bw
+        fy = (c[:, 1][:, None] - py[region][None]) / bh
+        cor[:, region] = np.stack([fx, fy], 1).reshape(8, -1)
+        lay[region] = float(layouts[i])
+    return {"heat": heat[None], "reg_w": reg_w, "box": box, "corners": cor, "layout": lay}
+
+
+# ------------------------------------------------------------------------------------------ loss
+def decode_boxes(dist: torch.Tensor) -> torch.Tensor:
+    """(N,4,H,W) log-distances (in stride units) -> boxes x1y1x2y2 in pixels."""
+    h, w = dist.shape[2:]
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    px = (xs.float() + 0.5) * STRIDE
+    py = (ys.float() + 0.5) * STRIDE
+    d = torch.exp(dist.clamp(max=6.0)) * STRIDE
+    return torch.stack([px - d[:, 0], py - d[:, 1], px + d[:, 2], py + d[:, 3]], 1)
+
+
+def giou_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """(M,4) boxes -> (M,) 1 - GIoU."""
+    ix1 = torch.max(pred[:, 0], gt[:, 0])
+    iy1 = torch.max(pred[:, 1], gt[:, 1])
+    ix2 = torch.min(pred[:, 2], gt[:, 2])
+    iy2 = torch.min(pred[:, 3], gt[:, 3])
+    inter = (ix2 - ix1).clamp(min=0) * (iy2 - iy1).clamp(min=0)
+    ap = (pred[:, 2] - pred[:, 0]) * (pred[:, 3] - pred[:, 1])
+    ag = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
+    union = ap + ag - inter + 1e-6
+    ex1 = torch.min(pred[:, 0], gt[:, 0])
+    ey1 = torch.min(pred[:, 1], gt[:, 1])
+    ex2 = torch.max(pred[:, 2], gt[:, 2])
+    ey2 = torch.max(pred[:, 3], gt[:, 3])
+    enc = (ex2 - ex1) * (ey2 - ey1) + 1e-6
+    return 1 - inter / union + (enc - union) / enc
+
+
+def compute_loss(out: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    heat = torch.sigmoid(out[:, :1]).clamp(1e-4, 1 - 1e-4)
+    gt = t["heat"]
+    pos = gt.eq(1.0).float()
+    neg_w = (1 - gt) ** 4
+    pos_loss = -(torch.log(heat) * (1 - heat) ** 2 * pos).sum()
+    neg_loss = -(torch.log(1 - heat) * heat**2 * neg_w * (1 - pos)).sum()
+    n_pos = pos.sum().clamp(min=1.0)
+    l_heat = (pos_loss + neg_loss) / n_pos
+
+    w = t["reg_w"]
+    m = w > 0
+    if m.any():
+        wm = w[m]
+        boxes = decode_boxes(out[:, 2:6]).permute(0, 2, 3, 1)[m]
+        gbox = t["box"].permute(0, 2, 3, 1)[m]
+        l_box = (giou_loss(boxes, gbox) * wm).sum() / wm.sum()
+        pc = out[:, 6:14].permute(0, 2, 3, 1)[m]
+        gc = t["corners"].permute(0, 2, 3, 1)[m]
+        l_cor = ((pc - gc).abs().sum(1) * wm).sum() / wm.sum()
+        ll = out[:, 1].unsqueeze(1).permute(0, 2, 3, 1)[m].squeeze(-1)
+        l_lay = (
+            F.binary_cross_entropy_with_logits(ll, t["layout"][m], reduction="none") * wm
+        ).sum() / wm.sum()
+    else:
+        l_box = l_cor = l_lay = out.sum() * 0.0
+    total = l_heat + 2.0 * l_box + 1.0 * l_cor + 0.5 * l_lay
+    parts = {
+        k: float(v.detach()) for k, v in (("heat", l_heat), ("box", l_box), ("cor", l_cor), ("lay", l_lay))
+    }
+    return total, parts
+
+
+# ------------------------------------------------------------------------------------------ main
+def _batch(
+    aug: Augmenter, samples: list[Sample], idx: list[int]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    imgs, targets = [], []
+    for i in idx:
+        img, corners, layouts = aug(samples[i])
+        imgs.append(img)
+        targets.append(make_targets(corners, layouts, aug.size))
+    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 255.0
+    t = {k: torch.from_numpy(np.stack([tt[k] for tt in targets])) for k in targets[0]}
+    return x, t
+
+
+def export_onnx(net: PlateNet, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = ExportNet(net).eval()
+    dummy = torch.zeros(1, 3, 480, 640)
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(path),
+        input_names=["image"],
+        output_names=["maps"],
+        dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "maps": {0: "n", 2: "h4", 3: "w4"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+RECIPE = (
+    "python -m matthan.recognizers.plates.train_detector --data ../shared/datasets/vn-plate-scenes "
+    "--epochs 41 --threads 1 (crops of 320 px, batch 16, AdamW 3e-3 with cosine decay, EMA of weights)"
+)
+DATA_CARD = (
+    "vn-plate-scenes train split only (2,076 images, 2,530 plate polygons): Roboflow Universe project "
+    "switer/lp-detection-fcvzv-lzvin v1 (https://universe.roboflow.com/switer/lp-detection-fcvzv-lzvin), "
+    "via github qhung-13/ITS_License_Plate_Detection, licence CC BY 4.0. Augmented with random affine "
+    "crops, plates cut from training images and pasted at 14-200 px wide with perspective, motion blur, "
+    "darkening (night) and colour jitter. The valid/ split (711 images) was never trained on."
+)
+
+
+def publish(onnx_path: Path, version: str) -> Any:
+    """Copy the exported model into the project's model store and record it in the manifest."""
+    import shutil
+
+    from matthan.models import PROJECT_MODELS, register
+    from matthan.recognizers.plates.detector import MODEL_NAME
+
+    if not onnx_path.is_file():
+        raise SystemExit(f"{onnx_path} not found: train first")
+    dest = PROJECT_MODELS / MODEL_NAME / version / "model.onnx"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(onnx_path, dest)
+    meta: dict[str, Any] = {
+        "task": "licence plate detection (box, score, layout, four corners)",
+        "input": {
+            "name": "image",
+            "shape": ["N", 3, "H", "W"],
+            "format": "BGR float32 in 0..255, H and W multiples of 32 (letterbox: shrink to 640 px "
+            "longest side, pad right/bottom with 114)",
+        },
+        "output": {
+            "name": "maps",
+            "shape": ["N", 14, "H/4", "W/4"],
+            "channels": "0 plate-centre score (sigmoid); 1 two-row probability; 2-5 log(distance/4) from the "
+            "cell centre to the box's left, top, right, bottom; 6-13 corners TL TR BR BL as (x, y) offsets "
+            "from the cell centre in box widths/heights",
+        },
+        "licence": "Apache-2.0 (weights trained by this project); training data CC BY 4.0, see data",
+        "data": DATA_CARD,
+        "recipe": RECIPE,
+        "card": "card.md",
+    }
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "plate_detector.json"
+    if results.is_file():
+        measured = json.loads(results.read_text())
+        valid = measured.get("valid", {})
+        meta["accuracy"] = {
+            "split": "vn-plate-scenes valid (711 images, 879 plates), IoU 0.5, score >= 0.4",
+            "recall": valid.get("recall"),
+            "precision": valid.get("precision"),
+            "recall_by_source": {k: v.get("recall") for k, v in valid.get("by_prefix", {}).items()},
+        }
+        meta["latency_ms_640_one_thread"] = measured.get("latency_640_detect_ms")
+        meta["latency_machine"] = measured.get("machine")
+    return register(PROJECT_MODELS, MODEL_NAME, version, dest, meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path("../shared/datasets/vn-plate-scenes"))
+    p.add_argument("--out", type=Path, default=Path("var/plate-detector"))
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--size", type=int, default=320, help="training crop size (pixels)")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop early (and export) after this long")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument(
+        "--publish",
+        metavar="VERSION",
+        help="do not train: copy OUT/model.onnx to models/plate-detector/VERSION/ and register it in the "
+        "manifest (with the numbers of benchmarks/results/plate_detector.json when present)",
+    )
+    args = p.parse_args(argv)
+    if args.publish:
+        entry = publish(args.out / "model.onnx", args.publish)
+        print(f"registered {entry.name} {entry.version}: {entry.path} sha256 {entry.sha256}")
+        return 0
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    train_dir = args.data / "train"
+    if not (train_dir / "images").is_dir():
+        raise SystemExit(f"{train_dir}/images not found: pass --data DIR (the vn-plate-scenes dataset)")
+    t0 = time.time()
+    samples = load_split(train_dir)  # never the valid/ split: it is for measuring only
+    print(f"loaded {len(samples)} training images in {time.time() - t0:.0f} s", flush=True)
+    aug = Augmenter(samples, args.size, random.Random(args.seed))
+
+    net = PlateNet()
+    ema = PlateNet()
+    ema.load_state_dict(net.state_dict())
+    for q in ema.parameters():
+        q.requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
+    steps_per_epoch = max(len(samples) // args.batch, 1)
+    total_steps = steps_per_epoch * args.epochs
+    start_epoch, step = 0, 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    last = args.out / "last.pt"
+    if args.resume and last.is_file():
+        ck = torch.load(last, weights_only=False)
+        net.load_state_dict(ck["net"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        start_epoch, step = ck["epoch"] + 1, ck["step"]
+    log = (args.out / "train_log.jsonl").open("a")
+    t_start = time.time()
+    for epoch in range(start_epoch, args.epochs):
+        net.train()
+        order = list(range(len(samples)))
+        random.shuffle(order)
+        sums: dict[str, float] = {}
+        te = time.time()
+        for b in range(steps_per_epoch):
+            warm = min(1.0, (step + 1) / 300)
+            lr = args.lr * warm * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+            for grp in opt.param_groups:
+                grp["lr"] = lr
+            x, t = _batch(aug, samples, order[b * args.batch : (b + 1) * args.batch])
+            out = net(x)
+            loss, parts = compute_loss(out, t)
+            opt.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+            opt.step()
+            step += 1
+            decay = 0.998 * (1 - math.exp(-step / 500))
+            with torch.no_grad():
+                for pe, pn in zip(ema.state_dict().values(), net.state_dict().values(), strict=True):
+                    if pe.dtype.is_floating_point:
+                        pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
+                    else:
+                        pe.copy_(pn)
+            for k, v in {"loss": float(loss.detach()), **parts}.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if b % 20 == 0:
+                print(
+                    f"epoch {epoch} step {b}/{steps_per_epoch} loss {float(loss.detach()):.3f} {parts}",
+                    flush=True,
+                )
+        rec = {k: round(v / steps_per_epoch, 4) for k, v in sums.items()}
+        rec.update(epoch=epoch, seconds=round(time.time() - te, 1), lr=lr)
+        print(json.dumps(rec), flush=True)
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        torch.save(
+            {
+                "net": net.state_dict(),
+                "ema": ema.state_dict(),
+                "opt": opt.state_dict(),
+                "epoch": epoch,
+                "step": step,
+            },
+            last,
+        )
+        export_onnx(ema, args.out / "model.onnx")
+        if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
+            print("time limit reached", flush=True)
+            break
+    export_onnx(ema, args.out / "model.onnx")
+    print(f"wrote {args.out / 'model.onnx'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
