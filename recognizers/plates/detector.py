@@ -306,19 +306,20 @@ class PlateDetector:
             fields: dict[str, Any] = dict.fromkeys(READER_FIELDS)
             width = float(box[2] - box[0])
             quality = 0.0
-            if self._reader is not None and width >= self.config.min_read_width:
+            if width >= self.config.min_read_width:  # narrower plates are not read: no guesses
                 crop = rectify(frame, corners)
                 quality = read_quality(width, crop, self.config)
-                try:
-                    fields.update(self._reader(crop))
-                except RecognizerError as exc:
-                    log.debug("plate reader failed on a crop: %s", exc)
-                if fields.get("confidence") is not None:
-                    fields["confidence"] = round(float(fields["confidence"]) * quality, 4)
+                if self._reader is not None:
+                    try:
+                        fields.update(self._reader(crop))
+                    except RecognizerError as exc:
+                        log.debug("plate reader failed on a crop: %s", exc)
+                    if fields.get("confidence") is not None:
+                        fields["confidence"] = round(float(fields["confidence"]) * quality, 4)
             for key in READER_FIELDS:
                 data[key].append(fields.get(key))
             data["layout"].append(LAYOUTS[int(layout)])
-            data["corners"].append(np.round(corners, 1).tolist())
+            data["corners"].append(np.round(corners.astype(np.float64), 1).tolist())
             data["quality"].append(quality)
         plates = Detections(
             boxes=found.boxes,

@@ -27,6 +27,7 @@ from matthan.recognizers.plates.detector import (
     PlatesConfig,
     decode,
     letterbox,
+    load_default_reader,
     nms,
     order_corners,
     rectify,
@@ -212,6 +213,21 @@ def test_plates_too_small_to_read_are_reported_without_text() -> None:
     out = det(frame, Detections.empty())
     assert len(out) == 1
     assert out.data["text"] == [None] and out.data["confidence"] == [None]
+
+
+def test_installed_reader_reads_the_rectified_crop() -> None:
+    """detect -> rectify -> read -> grammar with the real plate reader, when its model is installed."""
+    reader = load_default_reader()
+    if reader is None:
+        pytest.skip("the plate-reader model is not installed")
+    fields = reader(np.full((40, 160, 3), 255, np.uint8))
+    assert set(fields) == set(READER_FIELDS)
+    det = PlateDetector(PlatesConfig(), reader=reader)
+    frame, _ = _frame_with_plate()
+    out = det(frame, Detections.empty())
+    assert len(out) == 1
+    assert out.data["format"][0] in ("vn", "unknown")
+    assert 0.0 <= float(out.data["confidence"][0]) <= 1.0
 
 
 # ------------------------------------------------------------------------------ command line
