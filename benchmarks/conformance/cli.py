@@ -72,6 +72,8 @@ def cmd_make(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
     from matthan.benchmarks.conformance.report import summary, write_report
     from matthan.benchmarks.conformance.runner import CommandSut, NoSut, SystemUnderTest, run_suite
     from matthan.benchmarks.conformance.suite import SuiteError, load_suite
@@ -114,14 +116,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     prefix = args.topic_prefix or f"conformance.{uuid.uuid4().hex[:8]}."
     with tempfile.TemporaryDirectory(prefix="matthan-conformance-") as tmp:
         work = args.out or Path(tmp)
-        result = run_suite(
-            suite,
-            sut,
-            work,
-            bootstrap=args.bootstrap,
-            topic_prefix=prefix,
-            rtsp_port_base=args.rtsp_port_base,
-        )
+        try:
+            result = run_suite(
+                suite,
+                sut,
+                work,
+                bootstrap=args.bootstrap,
+                topic_prefix=prefix,
+                rtsp_port_base=args.rtsp_port_base,
+            )
+        except (RuntimeError, KafkaError) as exc:  # broker, RTSP server, or a stream that never started
+            raise CommandError(f"conformance run stopped: {exc}") from None
         if args.out:
             write_report(result, args.out)
     print(json.dumps(summary(result)))

@@ -201,8 +201,8 @@ class Probe:
                             anchored = True
                     if self._stop.is_set():
                         break
-            except (av.error.FFmpegError, OSError):
-                pass
+            except (av.error.FFmpegError, OSError, IndexError):
+                pass  # the stream went away (or had no video): reconnect
             finally:
                 container.close()
                 self.end_segment(time.time())
@@ -244,7 +244,7 @@ class Collector:
                     now = time.time()
                     for rec in records:
                         # a shared cluster may hold earlier runs' messages on these topics
-                        if rec.timestamp is not None and rec.timestamp / 1000 < self.since:
+                        if rec.timestamp is not None and 0 < rec.timestamp / 1000 < self.since:
                             continue
                         msg = Message.check(rec.topic, rec.key, rec.value, list(rec.headers or []), now)
                         with self.lock:
