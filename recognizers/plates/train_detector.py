@@ -161,6 +161,40 @@ def load_split(split_dir: Path) -> list[Sample]:
     return samples
 
 
+def synthetic_samples(n: int, seed: int, size: tuple[int, int] = (1280, 720)) -> list[Sample]:
+    """`n` street stills from the synthetic renderer (its own camera, vehicles and plates, day and night).
+
+    Plates less than 90 % visible are greyed out: neither a positive nor a wrong negative.
+    """
+    from matthan.recognizers.synth import render_scene
+
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in range(n):
+        scene = render_scene(rng, size)
+        image: Array = np.ascontiguousarray(scene.image).copy()
+        corners, layouts = [], []
+        for plate in scene.plates:
+            c = order_corners(np.asarray(plate.corners, np.float32))
+            if plate.visible >= 0.9:
+                corners.append(c)
+                layouts.append(1 if plate.rows == 2 else 0)
+            else:
+                x1, y1 = np.floor(c.min(0)).astype(int).clip(0)
+                x2, y2 = np.ceil(c.max(0)).astype(int)
+                image[y1 : y2 + 1, x1 : x2 + 1] = GREY
+        scale = min(1.0, CACHE_MAX_SIDE / max(size))
+        if scale < 1.0:
+            image = cv2.resize(
+                image, (round(size[0] * scale), round(size[1] * scale)), interpolation=cv2.INTER_AREA
+            )
+        cs = np.stack(corners) * np.float32(scale) if corners else np.zeros((0, 4, 2), np.float32)
+        samples.append(
+            Sample(f"synth_{seed}_{i:05d}", image, cs.astype(np.float32), np.asarray(layouts, np.int64))
+        )
+    return samples
+
+
 def _plate_width(c: Array) -> Array:
     return np.asarray(c[..., 0].max(-1) - c[..., 0].min(-1))
 
@@ -497,6 +531,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop early (and export) after this long")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument(
+        "--synth",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also train on N synthetic street scenes from matthan.recognizers.synth (~1 s each to render)",
+    )
+    p.add_argument("--steps", type=int, default=0, help="stop after this many steps (smoke test)")
+    p.add_argument(
         "--publish",
         metavar="VERSION",
         help="do not train: copy OUT/model.onnx to models/plate-detector/VERSION/ and register it in the "
@@ -519,6 +561,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     samples = load_split(train_dir)  # never the valid/ split: it is for measuring only
     print(f"loaded {len(samples)} training images in {time.time() - t0:.0f} s", flush=True)
+    if args.synth:
+        t0 = time.time()
+        samples += synthetic_samples(args.synth, args.seed + 1000)
+        print(f"rendered {args.synth} synthetic street scenes in {time.time() - t0:.0f} s", flush=True)
     aug = Augmenter(samples, args.size, random.Random(args.seed))
 
     net = PlateNet()
@@ -568,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
                         pe.copy_(pn)
             for k, v in {"loss": float(loss.detach()), **parts}.items():
                 sums[k] = sums.get(k, 0.0) + v
+            if args.steps and step >= args.steps:
+                break
             if b % 20 == 0:
                 print(
                     f"epoch {epoch} step {b}/{steps_per_epoch} loss {float(loss.detach()):.3f} {parts}",
@@ -591,6 +639,8 @@ def main(argv: list[str] | None = None) -> int:
         export_onnx(ema, args.out / "model.onnx")
         if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
             print("time limit reached", flush=True)
+            break
+        if args.steps and step >= args.steps:
             break
     export_onnx(ema, args.out / "model.onnx")
     print(f"wrote {args.out / 'model.onnx'}", flush=True)
