@@ -286,3 +286,28 @@ def test_recall_floor_on_validation_split(detector: PlateDetector) -> None:
     for prefix, floor in RECALL_FLOOR.items():
         if prefix:
             assert summary["by_prefix"][prefix]["recall"] >= floor, (prefix, summary["by_prefix"][prefix])
+
+
+# ------------------------------------------------------------------------------ training recipe
+def test_training_smoke_exports_a_model_the_wrapper_runs(tmp_path: Path) -> None:
+    """The recipe end to end on two tiny labelled images: train a few steps, export, detect."""
+    pytest.importorskip("torch")
+    from matthan.recognizers.plates import train_detector
+
+    data = tmp_path / "scenes"
+    (data / "train" / "images").mkdir(parents=True)
+    (data / "train" / "labels").mkdir(parents=True)
+    for i in range(2):
+        frame, (x1, y1, x2, y2) = _frame_with_plate(i)
+        h, w = frame.shape[:2]
+        cv2.imwrite(str(data / "train" / "images" / f"t_{i}.jpg"), frame)
+        poly = [x1 / w, y1 / h, x2 / w, y1 / h, x2 / w, y2 / h, x1 / w, y2 / h]
+        label = "0 " + " ".join(f"{v:.5f}" for v in poly) + "\n"
+        (data / "train" / "labels" / f"t_{i}.txt").write_text(label)
+    out = tmp_path / "run"
+    args = ["--data", str(data), "--out", str(out), "--epochs", "1", "--batch", "2", "--steps", "2"]
+    assert train_detector.main([*args, "--size", "160"]) == 0
+    det = PlateDetector(PlatesConfig(model_path=out / "model.onnx", read=False))
+    det.load()
+    out_dets = det(_frame_with_plate()[0], Detections.empty())
+    assert len(out_dets) <= det.config.max_plates
