@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # an optional part this install does not have
+            if not (exc.name or "").startswith("matthan."):
+                raise  # a missing third-party package is an install error, not an option
+            continue  # a part of matthan this install does not have
         module.register(commands, eval_commands)
     return parser
 
