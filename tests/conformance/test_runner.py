@@ -5,6 +5,7 @@ events) must fail for the right reason."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -15,10 +16,11 @@ import pytest
 
 from matthan.benchmarks.conformance.reference import ReferenceSut
 from matthan.benchmarks.conformance.report import summary, write_report
-from matthan.benchmarks.conformance.runner import Camera, RunResult, run_suite
-from matthan.benchmarks.conformance.suite import load_suite
+from matthan.benchmarks.conformance.runner import Camera, CommandSut, RunResult, run_suite
+from matthan.benchmarks.conformance.suite import Threshold, load_suite
 from matthan.integration import events
 from matthan.integration.kafka import KafkaSettings, ensure_topics, make_consumer, make_producer
+from tests.conformance.conftest import write_bar_suite
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("gstreamer", "bars_backend")]
 
@@ -154,3 +156,21 @@ def test_a_system_emitting_malformed_events_fails_on_schema_validity(bar_suite: 
     assert any(e and "capture_time" in e for e in errors)
     # nothing valid arrived: no plate was read either
     assert not result.score.results["plate_read_rate"].passed
+
+
+def test_a_system_started_as_a_command_is_scored_as_a_black_box(tmp_path: Path) -> None:
+    """The vendor path: the runner starts a separate process with the camera list, bootstrap and
+    prefix in its environment and stops it with SIGTERM; only its Kafka output is scored."""
+    requirements = {
+        "plate_read_rate": Threshold(min=0.5),  # a process start-up may miss the first bar
+        "plate_false_read_rate": Threshold(max=0.0),
+        "schema_validity": Threshold(min=1.0),
+        "recovery_time_s": Threshold(max=6.0),
+    }
+    suite_dir = write_bar_suite(tmp_path / "suite", requirements)
+    sut = CommandSut(f"{sys.executable} -m tests.conformance.command_sut")
+    result = run(suite_dir, tmp_path, sut)
+    line = summary(result)
+    assert line["passed"], json.dumps(line, indent=1) + (tmp_path / "work" / "sut.log").read_text()
+    agents = {m.payload["agent_id"] for m in result.messages if m.payload}
+    assert agents == {"vendor"}
