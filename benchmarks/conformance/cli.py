@@ -76,11 +76,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from matthan.benchmarks.conformance.report import summary, write_report
     from matthan.benchmarks.conformance.runner import CommandSut, NoSut, SystemUnderTest, run_suite
-    from matthan.benchmarks.conformance.suite import SuiteError, load_suite
+    from matthan.benchmarks.conformance.suite import SuiteError, check_media, load_suite
 
     _quiet(args.debug)
     try:
         suite = load_suite(args.suite)
+        check_media(suite)
     except SuiteError as exc:
         raise CommandError(str(exc)) from None
     if args.sut and args.sut_command:

@@ -40,6 +40,7 @@ from matthan.benchmarks.conformance.suite import (
     RunSettings,
     Threshold,
     Watchlist,
+    check_media,
     load_suite,
     write_manifest,
     write_truth,
@@ -400,7 +401,7 @@ def make_dev_suite(
         requirements=requirements,
     )
     write_manifest(out, manifest)
-    load_suite(out)  # what we write must load
+    check_media(load_suite(out))  # what we write must load
     return out
 
 

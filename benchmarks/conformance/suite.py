@@ -280,6 +280,38 @@ def load_suite(root: Path) -> Suite:
     return Suite(root, manifest, truths)
 
 
+def check_media(suite: Suite, slack_s: float = 0.5) -> None:
+    """Every clip must be H.264 video as long as its `duration_s` says (SuiteError otherwise): the
+    RTSP server sends H.264 unchanged, and clip time wraps at `duration_s`."""
+    import av
+
+    for clip in suite.manifest.clips:
+        path = suite.path(clip.file)
+        try:
+            with av.open(str(path)) as container:
+                if not container.streams.video:
+                    raise SuiteError(f"{path}: no video stream")
+                stream = container.streams.video[0]
+                codec = stream.codec_context.name
+                frames = stream.frames
+                rate = stream.average_rate or stream.guessed_rate
+                if frames and rate:
+                    seconds = frames / float(rate)
+                elif stream.duration is not None and stream.time_base is not None:
+                    seconds = float(stream.duration * stream.time_base)
+                else:
+                    seconds = (container.duration or 0) / 1e6
+        except av.error.FFmpegError as exc:
+            raise SuiteError(f"{path}: not a readable video ({exc})") from None
+        if codec != "h264":
+            raise SuiteError(f"{path}: video is {codec}; the suite format needs H.264")
+        if abs(seconds - clip.duration_s) > slack_s:
+            raise SuiteError(
+                f"{suite.root / MANIFEST}: clip {clip.id} says duration_s {clip.duration_s:g} but "
+                f"{clip.file} lasts {seconds:.2f} s"
+            )
+
+
 def write_manifest(root: Path, manifest: Manifest) -> Path:
     path = root / MANIFEST
     data = manifest.model_dump(mode="json", exclude_none=True)

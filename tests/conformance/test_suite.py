@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from matthan.benchmarks.conformance.suite import SuiteError, load_suite, sha256_file
+from matthan.benchmarks.conformance.suite import SuiteError, check_media, load_suite, sha256_file
 
 GOOD: dict[str, Any] = {
     "format": "matthan-conformance/1",
@@ -101,3 +102,17 @@ def test_every_file_is_identified_by_sha256(tmp_path: Path) -> None:
 def test_a_folder_without_a_manifest_says_so(tmp_path: Path) -> None:
     with pytest.raises(SuiteError, match=r"no suite\.yaml"):
         load_suite(tmp_path)
+
+
+def test_clips_must_be_h264_and_as_long_as_the_manifest_says(bar_suite: Path, tmp_path: Path) -> None:
+    check_media(load_suite(bar_suite))
+    manifest = yaml.safe_load((bar_suite / "suite.yaml").read_text())
+    manifest["clips"][0]["duration_s"] = 20
+    copy = tmp_path / "copy"
+    shutil.copytree(bar_suite, copy)
+    (copy / "suite.yaml").write_text(yaml.safe_dump(manifest))
+    with pytest.raises(SuiteError, match=r"clip bars says duration_s 20 but clips/bars\.mp4 lasts 11\.00 s"):
+        check_media(load_suite(copy))
+    (copy / "clips" / "bars.mp4").write_bytes(b"not a video")
+    with pytest.raises(SuiteError, match="not a readable video"):
+        check_media(load_suite(copy))
