@@ -195,6 +195,58 @@ def histogram_svg(values: list[float], threshold: float | None, width: int = 560
     return "".join(parts)
 
 
+def timeline_svg(result: RunResult, width: int = 560, height: int = 200) -> str:
+    """Latency of each detection event against when it was captured, one row colour per camera,
+    with the stream interruptions shaded."""
+    points: list[tuple[float, float, str]] = []
+    for m in result.messages:
+        p = m.payload
+        if p is None or p["event_type"] not in ("plate.read", "face.detected", "face.matched"):
+            continue
+        capture = events.parse_time(p["capture_time"])
+        points.append((capture, m.received - capture, str(p["camera_id"])))
+    if not points:
+        return ""
+    starts = [s.start for tl in result.timelines.values() for s in tl.segments]
+    t0 = min(starts) if starts else min(p[0] for p in points)
+    span = max(max(p[0] for p in points) - t0, 1.0)
+    top = max(max(p[1] for p in points), 0.1) * 1.1
+    pad, plot_w, plot_h = 34, width - 44, height - 40
+    cameras = sorted({p[2] for p in points})
+    palette = ("#4a7fb5", "#d35400", "#27ae60", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d")
+    colour = {c: palette[i % len(palette)] for i, c in enumerate(cameras)}
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    for tl in result.timelines.values():
+        for gap_start, gap_end in zip(tl.segments, tl.segments[1:], strict=False):
+            x1 = pad + plot_w * (gap_start.end - t0) / span
+            x2 = pad + plot_w * (gap_end.start - t0) / span
+            parts.append(
+                f'<rect x="{x1:.1f}" y="10" width="{max(1.0, x2 - x1):.1f}" height="{plot_h}" fill="#f5d5d0">'
+                f"<title>{html.escape(tl.clip_id)}: stream away</title></rect>"
+            )
+    for capture, latency, cam in points:
+        x = pad + plot_w * (capture - t0) / span
+        y = 10 + plot_h * (1 - latency / top)
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour[cam]}">'
+            f"<title>{html.escape(cam)} at {capture - t0:.1f} s: {latency:.3f} s</title></circle>"
+        )
+    parts.append(
+        f'<line x1="{pad}" y1="{10 + plot_h}" x2="{pad + plot_w}" y2="{10 + plot_h}" stroke="#333"/>'
+    )
+    parts.append(f'<text x="2" y="20" font-size="10">{top:.2f} s</text>')
+    parts.append(
+        f'<text x="{pad + plot_w}" y="{height - 14}" font-size="10" text-anchor="end">{span:.0f} s</text>'
+    )
+    for i, cam in enumerate(cameras):
+        parts.append(
+            f'<text x="{pad + 4 + 110 * i}" y="{height - 2}" font-size="10" fill="{colour[cam]}">'
+            f"● {html.escape(cam)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def _worst(failures: list[Failure]) -> list[Failure]:
     """A few of each kind, those with a frame first."""
     by_kind: dict[str, list[Failure]] = {}
@@ -266,6 +318,7 @@ suite sha256 <code>{result.suite.sha256}</code>; {len(result.messages)} messages
 <table><tr><th>requirement</th><th>measured</th><th>threshold</th><th>result</th><th>why</th></tr>
 {"".join(rows)}</table>
 <h2>Capture → event latency</h2>{plot}
+<p>Over the run (capture time), per camera; shaded: a stream away.</p>{timeline_svg(result)}
 <h2>Worst failures</h2>{"".join(cards) or "<p>None.</p>"}
 <h2>Counts</h2><pre>{counts}</pre>
 <h2>System under test</h2><pre>{sut}</pre>
