@@ -9,6 +9,11 @@ Each file is demuxed once into H.264 access units in memory and looped forever w
 re-encoding; every buffer is stamped with the pipeline's running time when it is pushed, so the
 stream's timestamps keep growing across loops (no reset that would confuse a client's decoder).
 All clients of one mount share one pipeline, like a camera does.
+
+SPS/PPS go in-band before every keyframe access unit (h264parse, when the file is demuxed), never
+from the payloader: rtph264pay's config-interval repeats them before every IDR *slice*, which
+splits a frame of several slices into broken frames on the client (regression test:
+tests/integration/test_rtsp_server.py).
 """
 
 import argparse
@@ -27,7 +32,7 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 def load_access_units(path):
     """Demux `path` into (bytes, is_keyframe) access units and return them with the frame duration."""
     pipeline = Gst.parse_launch(
-        f'filesrc location="{path}" ! qtdemux ! h264parse ! '
+        f'filesrc location="{path}" ! qtdemux ! h264parse config-interval=-1 ! '
         "video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
     )
     sink = pipeline.get_by_name("sink")
@@ -69,7 +74,7 @@ class LoopingFactory(GstRtspServer.RTSPMediaFactory):
         self.set_launch(
             "( appsrc name=src is-live=true format=time do-timestamp=false "
             "caps=video/x-h264,stream-format=byte-stream,alignment=au "
-            "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            "! rtph264pay name=pay0 pt=96 config-interval=0 )"
         )
         self.connect("media-configure", self.on_configure)
 
