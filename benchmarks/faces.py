@@ -15,7 +15,6 @@ import argparse
 import importlib
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from matthan.benchmarks.common import cpu_model, write_section
 from matthan.models import ModelMissingError
 from matthan.recognizers.faces.align import align
 from matthan.recognizers.faces.evaluate import (
@@ -56,17 +56,6 @@ def imread(path: Path) -> Image:
     if image is None:
         raise FileNotFoundError(f"{path}: not a readable image")
     return np.asarray(image, np.uint8)
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def timed_ms(fn: Callable[[], object], repeat: int, warmup: int = 3) -> dict[str, float]:
@@ -281,17 +270,6 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    old = RESULTS_MD.read_text() if RESULTS_MD.is_file() else "# Benchmark results\n\n"
-    start = old.find(SECTION + "\n")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text + (old[end + 1 :] if end >= 0 else "")
-    RESULTS_MD.write_text(new.rstrip("\n") + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--no-write", action="store_true", help="print the JSON only")
@@ -307,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"faces benchmark: {exc}", file=sys.stderr)
         return 2
     results: dict[str, Any] = {
-        "machine": {"cpu": cpu_name(), "cores": 2, "threads": 1, "python": platform.python_version()},
+        "machine": {"cpu": cpu_model(), "cores": 2, "threads": 1, "python": platform.python_version()},
         "detection": detection_numbers(pipeline),
         "embedding": embedding_numbers(pipeline),
         "verification": verification_numbers(pipeline),
@@ -319,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
         RESULTS_JSON.write_text(text + "\n")
-        write_section(markdown(results))
+        write_section(SECTION, markdown(results))
     return 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import tempfile
 import threading
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from matthan.benchmarks.common import cpu_model
 from matthan.edge.agent import Agent
 from matthan.edge.config import parse_config
 from matthan.edge.demo import default_recognizers, demo_clip
@@ -174,16 +174,6 @@ def _per_distinct_plate(received: list[dict[str, Any]], truth: dict[str, Any]) -
     }
 
 
-def machine() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def bench_pipeline(
     source: str | None, seconds: float, bootstrap: str | None, analysis_fps: float = 10.0
 ) -> dict[str, Any]:
@@ -204,7 +194,7 @@ def bench_pipeline(
         lat = percentiles_ms(recorder.latencies_s)
         return {
             "benchmark": "pipeline",
-            "machine": machine(),
+            "machine": cpu_model(),
             "seconds": round(elapsed, 1),
             "recognizers": [r.type_name for r in agent.workers[0].recognizers],
             "capture_to_ack_ms_p50": lat["p50"],
@@ -255,7 +245,7 @@ def bench_outage(
     )
     return {
         "benchmark": "outage",
-        "machine": machine(),
+        "machine": cpu_model(),
         "seconds": seconds,
         "outage_s": outage_s,
         "spooled_during_outage": spooled_during,

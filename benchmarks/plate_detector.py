@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from matthan.benchmarks.common import cpu_model, write_section
 from matthan.recognizers.base import Detections
 from matthan.recognizers.plates import scenes
 from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
@@ -28,17 +26,6 @@ HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results" / "plate_detector.json"
 RESULTS_MD = HERE / "RESULTS.md"
 SECTION = "## Plate detector"
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        out = ""
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def frames_640(images_dir: Path, n: int) -> list[np.ndarray[Any, Any]]:
@@ -72,19 +59,6 @@ def time_path(detector: PlateDetector, frames: list[np.ndarray[Any, Any]], repea
         "p95": round(float(np.percentile(w, 95)), 2),
         "cpu_p50": round(float(np.percentile(c, 50)), 2),
     }
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) our section of RESULTS.md, re-reading the file just before writing."""
-    current = RESULTS_MD.read_text() if RESULTS_MD.is_file() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = text.rstrip() + "\n\n"
-    new = (
-        pattern.sub(lambda _m: block, current)
-        if pattern.search(current)
-        else current.rstrip() + "\n\n" + block
-    )
-    RESULTS_MD.write_text(new.rstrip() + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"Detect + rectify + read every plate: p50 {lr['p50']} ms, p95 {lr['p95']} ms wall.")
     else:
         lines.append("The plate reader model was not installed: detect + read was not timed.")
-    write_section("\n".join(lines))
+    write_section(SECTION, "\n".join(lines))
     print(json.dumps(result))
     return 0
 

@@ -19,9 +19,9 @@ import av
 import cv2
 import numpy as np
 
+from matthan.benchmarks.common import cpu_model
 from matthan.benchmarks.conformance.runner import RunResult
 from matthan.benchmarks.conformance.scoring import Failure
-from matthan.benchmarks.pipeline import machine
 from matthan.integration import events
 
 WORST_FAILURES = 12
@@ -56,7 +56,7 @@ def versions() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "machine": machine(),
+        "machine": cpu_model(),
         "packages": found,
         "event_schema_version": events.SCHEMA_VERSION,
         "event_schemas_sha256": schema_hashes,
