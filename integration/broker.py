@@ -7,15 +7,14 @@ at an Apache Kafka cluster instead (see the README's operations section).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+
+from matthan.integration.process import ServiceProcess
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +65,7 @@ class EmbeddedBroker:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_fh: int | None = None
+        self._process = ServiceProcess(log_path)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -75,11 +73,11 @@ class EmbeddedBroker:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._process.running
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        return self._process.pid
 
     def start(self, timeout_s: float = 15.0) -> EmbeddedBroker:
         if self.running:
@@ -96,13 +94,7 @@ class EmbeddedBroker:
             "--storage-engine",
             "memory://tansu/",
         ]
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log_fh = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        out = self._log_fh if self._log_fh is not None else subprocess.DEVNULL
-        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        # The broker must not receive the terminal's Ctrl-C before we stop it in order.
-        self._proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env, start_new_session=True)
+        self._process.spawn(cmd, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")})
         if not wait_for_port(self.host, self.port, timeout_s):
             self.stop()
             where = f" (log: {self.log_path})" if self.log_path else ""
@@ -132,27 +124,13 @@ class EmbeddedBroker:
 
     def pause(self) -> None:
         """Freeze the broker (SIGSTOP): clients see an unreachable broker, data survives."""
-        if self._proc is not None:
-            os.kill(self._proc.pid, signal.SIGSTOP)
+        self._process.freeze()
 
     def resume(self) -> None:
-        if self._proc is not None:
-            os.kill(self._proc.pid, signal.SIGCONT)
+        self._process.thaw()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGCONT)
-            proc.terminate()
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self._log_fh is not None:
-            os.close(self._log_fh)
-            self._log_fh = None
+        self._process.stop(timeout_s)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 
 from matthan.integration.broker import free_port, wait_for_port
+from matthan.integration.process import ServiceProcess
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class RtspServer:
         self.port = port or free_port(host)
         self.auth = auth
         self.log_path = log_path
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._process = ServiceProcess(log_path)
 
     def url(self, mount: str, with_auth: bool = False) -> str:
         cred = f"{self.auth[0]}:{self.auth[1]}@" if with_auth and self.auth else ""
@@ -76,7 +76,7 @@ class RtspServer:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._process.running
 
     def start(self, timeout_s: float = 30.0) -> RtspServer:
         if self.running:
@@ -86,23 +86,14 @@ class RtspServer:
             cmd += ["--mount", f"{mount}={file.resolve()}"]
         if self.auth:
             cmd += ["--auth", f"{self.auth[0]}:{self.auth[1]}"]
-        out: int | subprocess._FILE = subprocess.DEVNULL
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            out = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            self._proc = subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True)
-        finally:
-            if isinstance(out, int) and out > 2:
-                os.close(out)
+        self._process.spawn(cmd)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+            code = self._process.returncode
+            if code is not None:
                 problem = gstreamer_problem()
                 where = f"; log: {self.log_path}" if self.log_path else ""
-                raise RtspServerError(
-                    problem or f"RTSP server exited with code {self._proc.returncode}{where}"
-                )
+                raise RtspServerError(problem or f"RTSP server exited with code {code}{where}")
             if wait_for_port(self.host, self.port, 0.2):
                 log.info(
                     "RTSP server on rtsp://%s:%d serving %s", self.host, self.port, ", ".join(self.mounts)
@@ -115,32 +106,18 @@ class RtspServer:
 
     def freeze(self) -> None:
         """SIGSTOP: the TCP connection stays open but no packet flows (a frozen camera)."""
-        if self._proc is not None:
-            os.kill(self._proc.pid, signal.SIGSTOP)
+        self._process.freeze()
 
     def thaw(self) -> None:
-        if self._proc is not None:
-            os.kill(self._proc.pid, signal.SIGCONT)
+        self._process.thaw()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the server (also when frozen); the port is free again afterwards."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.terminate()
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        self._process.stop(timeout_s)
 
     def kill(self) -> None:
         """SIGKILL, as when a camera loses power."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
+        self._process.kill()
 
     def __enter__(self) -> RtspServer:
         return self.start()
