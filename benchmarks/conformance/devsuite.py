@@ -61,7 +61,7 @@ Image = npt.NDArray[np.uint8]
 
 
 def write_h264(path: Path, frames: Iterator[Image], fps: int, size: tuple[int, int]) -> None:
-    """H.264 MP4 as the RTSP server wants it: no B-frames, a keyframe every second."""
+    """H.264 MP4 as cameras send it: no B-frames, a keyframe every second, one slice per frame."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
@@ -91,15 +91,8 @@ def street_clip(out: Path, truth_out: Path, seconds: float, seed: int, night: bo
     """Render a street clip and convert its truth (plates facing the camera only)."""
     from matthan.recognizers.synth.street import make_street_clip
 
-    rendered = out.with_name("rendering-" + out.name)
-    truth = make_street_clip(rendered, seconds=seconds, fps=FPS, size=STREET_SIZE, seed=seed, night=night)
-    rendered.with_suffix(".truth.json").unlink(missing_ok=True)  # the suite keeps its own truth format
-    # One slice per frame: P-frames of several slices arrive damaged through the RTSP test server's
-    # path (only keyframes decode whole), which would test the server instead of the SUT.
-    with av.open(str(rendered)) as container:
-        decoded = (cast(Image, f.to_ndarray(format="bgr24")) for f in container.decode(video=0))
-        write_h264(out, decoded, FPS, STREET_SIZE)
-    rendered.unlink()
+    truth = make_street_clip(out, seconds=seconds, fps=FPS, size=STREET_SIZE, seed=seed, night=night)
+    out.with_suffix(".truth.json").unlink(missing_ok=True)  # the suite keeps its own truth format
     tracks = []
     for v in truth.vehicles:
         if not v.plate_visible or not v.frames:
