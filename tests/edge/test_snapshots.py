@@ -66,3 +66,38 @@ def test_unmatched_faces_are_blurred_in_snapshots(
     ratio = detail(saved) / detail(face_crop)
     assert (ratio < 0.05) if blurred else (ratio > 0.5), ratio
     agent.spool.close()
+
+
+def test_over_quota_snapshots_go_first_and_events_are_kept(
+    tmp_path: Path, face_crop: npt.NDArray[np.uint8], caplog: pytest.LogCaptureFixture
+) -> None:
+    config = parse_config(
+        {
+            "data_dir": str(tmp_path),
+            "kafka": {"bootstrap_servers": "127.0.0.1:1"},
+            "storage": {"quota_mb": 0.5},
+            "cameras": [{"id": "c", "url": "rtsp://127.0.0.1:1/x"}],
+        }
+    )
+    agent = Agent(config)
+    for i in range(12):  # about 1 MB of sharp plate-sized snapshots
+        agent.snapshot("c", f"e{i}", decision(face_crop, CLASS_PLATE, None))
+    for _ in range(5):
+        agent.heartbeat()
+    events_before = agent.spool.depth()
+    agent.enforce_quota()
+    assert agent.spool.size_bytes() + agent.snapshots.size_bytes() <= 0.5 * 2**20
+    assert agent.spool.depth() == events_before, "events are never dropped"
+    left = sorted(p.name for p in (tmp_path / "snapshots" / "c").glob("*.jpg"))
+    assert 0 < len(left) < 12
+    assert "over its" in caplog.text
+
+    # a quota smaller than the events alone raises the alarm and keeps every event
+    tiny = Agent(
+        config.model_copy(update={"storage": config.storage.model_copy(update={"quota_mb": 0.0001})})
+    )
+    tiny.enforce_quota()
+    assert "ALARM" in caplog.text
+    assert tiny.spool.depth() == events_before
+    agent.spool.close()
+    tiny.spool.close()

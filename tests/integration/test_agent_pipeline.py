@@ -131,7 +131,9 @@ def spooled_ids(data_dir: Path) -> list[str]:
         return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
 
 
-def run_agent_until(config: Path, seconds: float) -> subprocess.CompletedProcess[str]:
+def run_agent_until(
+    config: Path, seconds: float, sig: signal.Signals = signal.SIGTERM
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "matthan.edge", "agent", "--config", str(config)],
         stdout=subprocess.PIPE,
@@ -139,23 +141,30 @@ def run_agent_until(config: Path, seconds: float) -> subprocess.CompletedProcess
         text=True,
     )
     time.sleep(seconds)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def test_sigterm_exits_zero_and_the_spool_replays_after_a_restart(tmp_path: Path, rtsp: RtspServer) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_stopped_or_killed_agent_replays_its_spool_after_a_restart(
+    tmp_path: Path, rtsp: RtspServer, sig: signal.Signals
+) -> None:
+    """SIGTERM exits 0 and keeps what the broker did not take; SIGKILL (power loss) loses nothing either."""
     port = free_port()
     prefix = f"t{uuid.uuid4().hex[:8]}."
     data_dir = tmp_path / "agent"
     config = write_config(tmp_path / "agent.yaml", f"127.0.0.1:{port}", rtsp.url("/cam"), data_dir, prefix)
 
-    first = run_agent_until(config, 6.0)  # no broker: everything is spooled
-    assert first.returncode == 0, first.stderr
+    first = run_agent_until(config, 6.0, sig)  # no broker: everything is spooled
     assert "Traceback" not in first.stderr
     kept = spooled_ids(data_dir)
     assert len(kept) >= 3, first.stderr  # camera online + heartbeats
-    assert "stay in" in first.stderr
+    if sig == signal.SIGTERM:
+        assert first.returncode == 0, first.stderr
+        assert "stay in" in first.stderr
+    else:
+        assert first.returncode == -signal.SIGKILL
 
     with EmbeddedBroker(port=port) as broker:
         seen = EventCollector(broker.bootstrap_servers, prefix)
