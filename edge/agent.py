@@ -139,7 +139,12 @@ class CameraWorker:
                 except Exception as exc:  # a bug in one backend must not stop the camera
                     log.exception("camera %s: %s failed", cam, recognizer.type_name)
                     self._recognizer_failed(recognizer, repr(exc))
-                stage.labels(cam, recognizer.type_name).observe(time.perf_counter() - started)
+                stages = getattr(recognizer, "last_stage_seconds", None)
+                if isinstance(stages, dict) and stages:  # e.g. the plates backend: detect, read
+                    for name, seconds in stages.items():
+                        stage.labels(cam, str(name)).observe(float(seconds))
+                else:
+                    stage.labels(cam, recognizer.type_name).observe(time.perf_counter() - started)
             started = time.perf_counter()
             tracked = self.tracker.update(det, frame.capture_time)
             decisions = self.sightings.update(tracked, frame.capture_time, frame.image)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,6 +264,8 @@ class PlateDetector:
         self._reader = reader
         self._session: Any = None
         self.model_path: Path | None = None
+        #: seconds of the last frame's stages, for the agent's per-stage latency metrics
+        self.last_stage_seconds: dict[str, float] = {}
 
     @property
     def reader(self) -> CropReader | None:
@@ -300,7 +303,9 @@ class PlateDetector:
         return PlateBoxes(boxes[keep], raw.scores[keep], raw.layouts[keep], corners[keep])
 
     def __call__(self, frame: Frame, detections: Detections | None = None) -> Detections:
+        started = time.perf_counter()
         found = self.detect(frame)
+        detected = time.perf_counter()
         data: dict[str, list[Any]] = {k: [] for k in (*READER_FIELDS, "layout", "corners", "quality")}
         for box, layout, corners in zip(found.boxes, found.layouts, found.corners, strict=True):
             fields: dict[str, Any] = dict.fromkeys(READER_FIELDS)
@@ -321,6 +326,7 @@ class PlateDetector:
             data["layout"].append(LAYOUTS[int(layout)])
             data["corners"].append(np.round(corners.astype(np.float64), 1).tolist())
             data["quality"].append(quality)
+        self.last_stage_seconds = {"detect": detected - started, "read": time.perf_counter() - detected}
         plates = Detections(
             boxes=found.boxes,
             scores=found.scores,
