@@ -57,7 +57,7 @@ CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 class CameraDefaults(StrictModel):
     """Settings every camera takes unless it overrides them."""
 
-    analysis_fps: float = Field(default=5.0, gt=0, le=60)
+    analysis_fps: float = Field(default=10.0, gt=0, le=60)
     open_timeout_s: float = Field(default=5.0, gt=0, le=120)
     read_timeout_s: float = Field(default=5.0, gt=0, le=120)
     reconnect_min_s: float = Field(default=0.5, gt=0)

@@ -35,7 +35,7 @@ class SightingSettings(BaseModel):
         default=8, ge=1, description="report after this many even without a clear majority"
     )
     majority: float = Field(default=0.6, gt=0, le=1, description="weight share the winning plate text needs")
-    lost_after_s: float = Field(default=1.5, gt=0, description="a track unseen this long has ended")
+    lost_after_s: float = Field(default=0.8, gt=0, description="a track unseen this long has ended")
     reemit_gap_s: float = Field(default=30.0, ge=0, description="same plate again only after this absence")
     stationary_after_s: float = Field(
         default=4.0, gt=0, description="a track that has not moved this long is parked"
@@ -44,6 +44,7 @@ class SightingSettings(BaseModel):
         default=0.5, gt=0, description="motion (in plate widths) that means moving"
     )
     max_candidates: int = Field(default=5, ge=1, le=10)
+    min_plate_chars: int = Field(default=5, ge=1, description="shorter readings are partial plates: ignored")
     snapshot_margin: float = Field(default=0.15, ge=0, le=1, description="crop margin around the box")
     snapshot_region: Literal["object", "vehicle"] = Field(
         default="object", description="object: the plate or face; vehicle: the region around a plate"
@@ -78,6 +79,7 @@ class TrackState:
     hits: int = 0
     emitted: bool = False
     first_centre: tuple[float, float] | None = None
+    first_width: float = 0.0
     max_motion: float = 0.0
     best_weight: float = -1.0
     best_crop: npt.NDArray[np.uint8] | None = None
@@ -168,8 +170,8 @@ class Sightings:
             if tid < 0 or cls not in (CLASS_PLATE, CLASS_FACE):
                 continue
             fields = {k: det.data[k][i] for k in keys}
-            if cls == CLASS_PLATE and not fields.get("normalised"):
-                continue  # a plate the reader could not read says nothing about which plate it is
+            if cls == CLASS_PLATE and len(fields.get("normalised") or "") < self.settings.min_plate_chars:
+                continue  # an unread or partly read plate says nothing about which plate it is
             reading = Reading(capture_time, det.boxes[i].copy(), float(det.scores[i]), fields)
             track = self._add(tid, cls, reading, image)
             decision = self._decide(track, capture_time)
@@ -194,11 +196,14 @@ class Sightings:
         track.last_seen = reading.capture_time
         box = reading.box
         centre = (float(box[0] + box[2]) / 2, float(box[1] + box[3]) / 2)
+        width = max(1.0, reading.width)
         if track.first_centre is None:
-            track.first_centre = centre
-        track.max_motion = max(
-            track.max_motion, math.dist(centre, track.first_centre) / max(1.0, reading.width)
-        )
+            track.first_centre, track.first_width = centre, width
+        # motion in plate widths; a vehicle coming toward or going away from the camera moves little
+        # across the image but its plate grows or shrinks, which counts as motion too
+        shift = math.dist(centre, track.first_centre) / width
+        growth = abs(math.log(width / track.first_width))
+        track.max_motion = max(track.max_motion, shift, 2.0 * growth)
         if image is not None and reading.weight > track.best_weight:
             track.best_weight = reading.weight
             vehicle = s.snapshot_region == "vehicle" and track.class_id == CLASS_PLATE

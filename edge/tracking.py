@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import supervision as sv
 from trackers import ByteTrackTracker
 
@@ -37,16 +38,33 @@ def from_supervision(tracked: sv.Detections) -> Detections:
     )
 
 
+def enlarge(boxes: npt.NDArray[np.float32], scale: float) -> npt.NDArray[np.float32]:
+    """Boxes `scale` times as wide and high, about the same centres."""
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]) * (scale / 2)
+    return np.concatenate([centres - half, centres + half], axis=1).astype(np.float32)
+
+
 class Tracker:
     """Assigns track ids to the objects of one camera; objects of different classes never share a track.
 
     `lost_after_s` is how long a track survives without a matching detection.
     """
 
-    def __init__(self, analysis_fps: float, lost_after_s: float = 1.5, activation_score: float = 0.3):
+    def __init__(
+        self,
+        analysis_fps: float,
+        lost_after_s: float = 1.5,
+        activation_score: float = 0.3,
+        match_scale: float = 3.0,
+    ):
         self.analysis_fps = analysis_fps
         self.lost_after_s = lost_after_s
         self.activation_score = activation_score
+        # Plates are small and move several of their own widths between analysed frames, so their
+        # boxes would not overlap from one frame to the next: the tracker matches boxes enlarged
+        # `match_scale` times about their centres, and the real boxes are put back afterwards.
+        self.match_scale = match_scale
         self._trackers: dict[int, ByteTrackTracker] = {}
         # track ids are unique per camera across classes: class c's ids are offset by c * 10**9
         self._offset = 10**9
@@ -69,12 +87,16 @@ class Tracker:
         parts = []
         for class_id in sorted(classes):
             subset = det.select(det.class_ids == class_id)
+            subset.data["_box"] = list(subset.boxes)
+            subset.boxes = enlarge(subset.boxes, self.match_scale)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 tracked = from_supervision(
                     self._tracker(class_id).update(to_supervision(subset), timestamp=timestamp)
                 )
+            real_boxes = tracked.data.pop("_box", [])
             if len(tracked):
+                tracked.boxes = np.stack(real_boxes).astype(np.float32)
                 tracked.track_ids = np.where(
                     tracked.track_ids >= 0, tracked.track_ids + class_id * self._offset, -1
                 ).astype(np.int64)
