@@ -44,7 +44,7 @@ def register(commands: Any, eval_commands: Any) -> None:
         "--out", type=Path, help="write report.json, report.html, events.jsonl, cameras.json here"
     )
     run.add_argument(
-        "--analysis-fps", type=float, default=5.0, help="reference SUT: frames analysed per second"
+        "--analysis-fps", type=float, default=10.0, help="reference SUT: frames analysed per second"
     )
     run.add_argument("--face-embedder", type=Path, help="reference SUT: a vendor's face embedding ONNX file")
     run.add_argument("--face-threshold", type=float, help="reference SUT: match distance for --face-embedder")

@@ -54,7 +54,7 @@ SHARED = REPO_ROOT.parent / "shared"
 DEEPFACE = SHARED / "datasets" / "faces" / "deepface-pairs"
 YUNET = SHARED / "models" / "yunet" / "yunet_s_dynamic.onnx"
 
-STREET_SIZE = (960, 540)
+STREET_SIZE = (1280, 720)
 FACES_SIZE = (960, 540)
 FPS = 15
 Image = npt.NDArray[np.uint8]

@@ -37,7 +37,7 @@ class ReferenceSut:
         suite: Suite,
         *,
         recognizers: list[Any] | None = None,
-        analysis_fps: float = 5.0,
+        analysis_fps: float = 10.0,
         topic_prefix: str | None = None,
         face_embedder: Path | None = None,
         face_threshold: float | None = None,

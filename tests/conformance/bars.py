@@ -1,5 +1,5 @@
 """A test recogniser for the conformance clips of `tests/conformance/conftest.py`: it finds the
-bright bar (red channel) and reads its "plate" from the bar's green level (BAR1, BAR2, …), so each
+bright bar (red channel) and reads its "plate" from the bar's green level (BARS1, BARS2, …), so each
 bar is a distinct plate with exact ground truth and no trained model is needed."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class BarsDetector:
         if len(columns) < 4:
             return detections
         green = float(frame[:, columns, 1].mean())
-        text = f"BAR{round(green / BAR_GREEN_STEP)}"
+        text = f"BARS{round(green / BAR_GREEN_STEP)}"
         h = frame.shape[0]
         found = Detections(
             boxes=[[columns.min(), h * 0.4, columns.max() + 1, h * 0.6]],

@@ -60,7 +60,7 @@ def bar_truth() -> ClipTruthFile:
             )
             for t in np.arange(first, last + 1e-6, 0.5).round(2).tolist()
         ]
-        plates.append(PlateTrack(text=f"BAR{k}", first_s=first, last_s=last, rows=1, keyframes=keys))
+        plates.append(PlateTrack(text=f"BARS{k}", first_s=first, last_s=last, rows=1, keyframes=keys))
     return ClipTruthFile(plates=plates)
 
 
