@@ -9,7 +9,6 @@ the plate backend's `model_path`, and `plate_reader` replaces the reader's model
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shutil
@@ -52,7 +51,6 @@ class ReferenceSut:
         self.face_threshold = face_threshold
         self.plate_detector = plate_detector
         self.plate_reader = plate_reader
-        self._reader_factory: Any = None
         self.agent: Agent | None = None
         self._old_store: str | None = None
         self.enrolled: dict[str, int] = {}
@@ -117,26 +115,21 @@ class ReferenceSut:
                 if self.face_threshold is not None:
                     cfg["match_threshold"] = self.face_threshold
                 out.append(cfg)
-            elif item == "plates" and self.plate_detector is not None:
-                out.append({"type": "plates", "model_path": str(self.plate_detector)})
+            elif item == "plates" and (self.plate_detector or self.plate_reader):
+                plates: dict[str, Any] = {"type": "plates"}
+                if self.plate_detector is not None:
+                    plates["model_path"] = str(self.plate_detector)
+                if self.plate_reader is not None:
+                    plates["reader_model_path"] = str(self.plate_reader)
+                out.append(plates)
             else:
                 out.append(item)
         return out
-
-    def _swap_plate_reader(self) -> None:
-        """The plate backend builds its reader with `reader.PlateReader(threads=…)`: for this run
-        that factory opens the vendor's file instead of the installed `plate-reader`."""
-        from matthan.recognizers.plates import reader
-
-        self._reader_factory = reader.PlateReader
-        setattr(reader, "PlateReader", functools.partial(self._reader_factory, self.plate_reader))  # noqa: B010
 
     def start(self, cameras: list[Camera], bootstrap: str, topic_prefix: str, work: Path) -> None:
         data = work / "reference-agent"
         if self.face_embedder is not None:
             self._private_store(work)
-        if self.plate_reader is not None:
-            self._swap_plate_reader()
         db = data / "faces" / "watchlists.sqlite"
         db.parent.mkdir(parents=True, exist_ok=True)
         self._enrol(db)
@@ -164,11 +157,6 @@ class ReferenceSut:
         if agent is not None:
             agent.stop(flush_timeout_s=10)
             self._models = agent.producer.models
-        if self._reader_factory is not None:
-            from matthan.recognizers.plates import reader
-
-            setattr(reader, "PlateReader", self._reader_factory)  # noqa: B010
-            self._reader_factory = None
         if self.face_embedder is not None:
             if self._old_store is None:
                 os.environ.pop("MATTHAN_MODEL_STORE", None)

@@ -11,7 +11,6 @@ and the reader's confidence is scaled down by a quality factor for narrow or sof
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from matthan.models import ModelMissingError, resolve
+from matthan.models import ModelMissingError, resolve, sha256_of
 from matthan.recognizers.base import CLASS_PLATE, Detections, RecognizerError
 from matthan.recognizers.onnx import make_session
 
@@ -84,6 +83,8 @@ class PlatesConfig(BaseModel):
     threads: int = Field(default=1, ge=1)
     #: use this ONNX file instead of the installed `plate-detector` model
     model_path: Path | None = None
+    #: use this ONNX file instead of the installed `plate-reader` model (same contract)
+    reader_model_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -214,32 +215,28 @@ def _field(result: Any, name: str) -> Any:
     return getattr(result, name, None)
 
 
-def load_default_reader(threads: int = 1) -> CropReader | None:
-    """The plate reader from `matthan.recognizers.plates.reader`, or None when it or its model is absent."""
-    try:
-        module = importlib.import_module("matthan.recognizers.plates.reader")
-    except ImportError as exc:
-        log.info("plate reader not available (%s): plates are reported without text", exc)
-        return None
-    factory = getattr(module, "PlateReader", None)
-    if factory is None:
-        log.info("matthan.recognizers.plates.reader has no PlateReader: plates are reported without text")
-        return None
-    try:
-        try:
-            reader = factory(threads=threads)
-        except TypeError:
-            reader = factory()
-        load = getattr(reader, "load", None)
-        if callable(load):
-            load()
-    except ModelMissingError as exc:
-        log.info("plate reader model missing (%s): plates are reported without text", exc)
-        return None
-    method = getattr(reader, "read", None) or reader
+def load_default_reader(threads: int = 1, model_path: Path | None = None) -> CropReader | None:
+    """The plate reader (the installed `plate-reader`, or `model_path`), or None when its model is absent."""
+    from matthan.recognizers.plates.reader import PlateReader
 
-    def read(crop: Frame) -> dict[str, Any]:
-        result = method(crop)
+    try:
+        reader: Any = PlateReader(model_path, threads=threads)
+    except ModelMissingError as exc:
+        log.warning("plate reader model missing (%s): plates are reported without text", exc)
+        return None
+    return ReaderAdapter(reader)
+
+
+class ReaderAdapter:
+    """The reader as the detector calls it: a crop in, the reader's fields out."""
+
+    def __init__(self, reader: Any):
+        self.reader = reader
+        self.model_path: Path | None = getattr(reader, "model_path", None)
+        self._method = getattr(reader, "read", None) or reader
+
+    def __call__(self, crop: Frame) -> dict[str, Any]:
+        result = self._method(crop)
         fields = {name: _field(result, name) for name in READER_FIELDS}
         plate = _field(result, "plate")
         if plate is not None:
@@ -250,8 +247,6 @@ def load_default_reader(threads: int = 1) -> CropReader | None:
         if isinstance(rows, tuple):
             fields["rows"] = list(rows)
         return fields
-
-    return read
 
 
 class PlateDetector:
@@ -266,6 +261,8 @@ class PlateDetector:
         self.model_path: Path | None = None
         #: seconds of the last frame's stages, for the agent's per-stage latency metrics
         self.last_stage_seconds: dict[str, float] = {}
+        #: model name -> sha256 prefix of the files in use, for every event's `producer.models`
+        self.model_versions: dict[str, str] = {}
 
     @property
     def reader(self) -> CropReader | None:
@@ -284,7 +281,11 @@ class PlateDetector:
         self.model_path = path
         self._session = make_session(path, self.config.threads)
         if self.config.read and self._reader is None:
-            self._reader = load_default_reader(self.config.threads)
+            self._reader = load_default_reader(self.config.threads, self.config.reader_model_path)
+        self.model_versions = {"plate-detector": sha256_of(path)[:12]}
+        reader_path = getattr(self._reader, "model_path", None)
+        if reader_path is not None:
+            self.model_versions["plate-reader"] = sha256_of(Path(reader_path))[:12]
 
     def detect(self, frame: Frame) -> PlateBoxes:
         """Boxes, scores, layouts and corners of the plates in a BGR frame (frame pixels)."""
