@@ -252,22 +252,12 @@ class Sightings:
             for tid, seen in seen_by.items()
         ):
             return None  # the same plate again within the gap (e.g. a new track after an occlusion)
-        last = track.readings[-1]
         fields = dict(best.fields)
         fields["confidence"] = float(min(1.0, share * math.sqrt(float(best.fields.get("confidence") or 0.0))))
         fields["candidates"] = [
             {"text": _printed(t, track.readings), "confidence": float(w)} for t, w in candidates
         ]
-        return Decision(
-            track.track_id,
-            track.class_id,
-            fields,
-            last.box,
-            last.score,
-            last.capture_time,
-            self._stationary(track, last.capture_time),
-            track.best_crop,
-        )
+        return self._decision(track, fields, self._stationary(track, track.readings[-1].capture_time))
 
     def _decide_face(self, track: TrackState, ended: bool) -> Decision | None:
         s = self.settings
@@ -288,6 +278,11 @@ class Sightings:
         fields = dict(best.fields)
         if person is None:
             fields["person"] = "unknown"
+        return self._decision(track, fields, stationary=False)
+
+    @staticmethod
+    def _decision(track: TrackState, fields: dict[str, Any], stationary: bool) -> Decision:
+        """The event of `track`: its consensus `fields`, where and when it was last seen."""
         last = track.readings[-1]
         return Decision(
             track.track_id,
@@ -296,7 +291,7 @@ class Sightings:
             last.box,
             last.score,
             last.capture_time,
-            False,
+            stationary,
             track.best_crop,
         )
 
