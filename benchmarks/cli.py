@@ -62,15 +62,17 @@ def cmd_outage(args: argparse.Namespace) -> int:
 
 
 PIPELINE_NOTE = (
-    "`matthan bench pipeline --seconds N --record LABEL [--source CLIP]`: embedded broker, RTSP server, "
-    "one agent with every installed recogniser, 10 analysed frames per second; capture→ack is from the "
-    "frame's capture (wall clock) to the broker's acknowledgement. Targets: p95 ≤ 100 ms at 10 fps on "
-    "one 720p camera, ≤ 1.05 plate events per true vehicle. Most events leave within tens of "
-    "milliseconds (p50); the p95 comes from sightings reported when their track ends (a vehicle that "
-    "left before a clear majority, or before the agent knew whether it moves): such an event carries "
-    "the capture time of its last reading, `lost_after_s` (0.8 s) earlier. For the clip of real "
-    "photos (`python -m matthan.benchmarks.real_clip`, plate texts unknown) duplicates_per_vehicle "
-    "is plate events per distinct text read, texts one character apart counted as one."
+    "`matthan bench pipeline --seconds N --record LABEL [--source CLIP]`: embedded broker, RTSP "
+    "server, one agent with every installed recogniser, 10 analysed frames per second; capture→ack is"
+    " from the frame's capture (wall clock) to the broker's acknowledgement, over the events "
+    "acknowledged while the run lasts (acked_at_shutdown counts those the final flush sends). "
+    "Targets: p95 ≤ 100 ms at 10 fps on one 720p camera, ≤ 1.05 plate events per true vehicle. Most "
+    "events leave within tens of milliseconds (p50); the p95 comes from sightings reported when their"
+    " track ends (a vehicle that left before a clear majority, or before the agent knew whether it "
+    "moves): such an event carries the capture time of its last reading, `lost_after_s` (0.8 s) "
+    "earlier. For the clip of real photos (`python -m matthan.benchmarks.real_clip`, plate texts "
+    "unknown) duplicates_per_vehicle is plate events per distinct text read, texts one character "
+    "apart counted as one."
 )
 OUTAGE_NOTE = (
     "`matthan bench outage --seconds N --outage S --record LABEL`: the embedded broker is frozen "
