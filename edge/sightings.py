@@ -45,6 +45,12 @@ class SightingSettings(BaseModel):
     )
     max_candidates: int = Field(default=5, ge=1, le=10)
     min_plate_chars: int = Field(default=5, ge=1, description="shorter readings are partial plates: ignored")
+    min_confidence: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="a plate whose consensus confidence stays below this is not reported",
+    )
     snapshot_margin: float = Field(default=0.15, ge=0, le=1, description="crop margin around the box")
     snapshot_region: Literal["object", "vehicle"] = Field(
         default="object", description="object: the plate or face; vehicle: the region around a plate"
@@ -155,6 +161,7 @@ class Sightings:
     def __init__(self, settings: SightingSettings):
         self.settings = settings
         self.tracks: dict[int, TrackState] = {}
+        self.unreported = 0  # plate tracks that ended without a confident consensus
         # normalised text -> {track id: last time that track's consensus was this text}
         self.recent_plates: dict[str, dict[int, float]] = {}
 
@@ -245,6 +252,11 @@ class Sightings:
             moving = track.max_motion >= s.stationary_motion
             if not moving and not self._stationary(track, now):
                 return None  # not yet known whether it is parked
+        confidence = min(1.0, share * math.sqrt(float(best.fields.get("confidence") or 0.0)))
+        if confidence < s.min_confidence:
+            if ended:
+                self.unreported += 1  # never a clear, confident reading: not worth an operator's time
+            return None
         track.emitted = True
         seen_by = self.recent_plates.get(winner, {})
         if any(
@@ -253,7 +265,7 @@ class Sightings:
         ):
             return None  # the same plate again within the gap (e.g. a new track after an occlusion)
         fields = dict(best.fields)
-        fields["confidence"] = float(min(1.0, share * math.sqrt(float(best.fields.get("confidence") or 0.0))))
+        fields["confidence"] = float(confidence)
         fields["candidates"] = [
             {"text": _printed(t, track.readings), "confidence": float(w)} for t, w in candidates
         ]

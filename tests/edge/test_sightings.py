@@ -135,3 +135,17 @@ def test_vehicle_region_snapshot_reaches_above_the_plate() -> None:
     vehicle = crop(image, box, 0.15, vehicle=True)
     assert plate.shape[:2] == (40, 104)
     assert vehicle.shape[:2] == (30 * 7, 80 * 4)
+
+
+def test_a_plate_never_read_with_confidence_is_not_reported() -> None:
+    """Regression: garbage readings of a blurred plate (e.g. '1V1W341' at confidence 0.16) were
+    reported when their track ended, as false reads and 0.9 s late."""
+    texts = ["1V1W341", "1V1179", "31714", "1V1W341", "3V1179"]
+    frames = [plate_frame([(100 + 12 * i, 400, t, 0.15)]) for i, t in enumerate(texts)]
+    settings = SightingSettings(lost_after_s=1.0)
+    tracker, sightings = Tracker(FPS, lost_after_s=1.0), Sightings(settings)
+    decisions = []
+    for i, det in enumerate([*frames, *[Detections.empty()] * 10]):
+        decisions += sightings.update(tracker.update(det, i / FPS), i / FPS)
+    assert decisions == []
+    assert sightings.unreported == 1
