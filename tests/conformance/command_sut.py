@@ -1,6 +1,6 @@
 """A stand-in for a vendor's system on the `--sut-command` path: a separate process that reads the
 runner's environment (camera list, Kafka bootstrap, topic prefix), runs our agent with the bar
-recogniser of `bars.py`, and stops cleanly on SIGTERM.
+recogniser of `tests/fixtures/bar_recognizer.py`, and stops cleanly on SIGTERM.
 
     python -m tests.conformance.command_sut
 """
@@ -20,7 +20,7 @@ from matthan.edge.config import parse_config
 
 
 def main() -> int:
-    config_module.BACKENDS["bars"] = "tests.conformance.bars:BarsConfig:BarsDetector"
+    config_module.BACKENDS["bars"] = "tests.fixtures.bar_recognizer:BarsConfig:BarDetector"
     cameras_file = Path(os.environ["MATTHAN_CONFORMANCE_CAMERAS"])
     config = parse_config(
         {

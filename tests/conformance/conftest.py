@@ -24,7 +24,7 @@ from matthan.benchmarks.conformance.suite import (
     write_truth,
 )
 from matthan.edge import config as config_module
-from tests.conformance.bars import BAR_GREEN_STEP
+from tests.fixtures.bar_recognizer import BAR_GREEN_STEP
 
 FPS, SIZE, SECONDS = 25, (320, 240), 11.0
 #: (plate number k, first_s, last_s): bar k sweeps left to right during [first_s, last_s]
@@ -104,4 +104,6 @@ def bar_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def bars_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(config_module.BACKENDS, "bars", "tests.conformance.bars:BarsConfig:BarsDetector")
+    monkeypatch.setitem(
+        config_module.BACKENDS, "bars", "tests.fixtures.bar_recognizer:BarsConfig:BarDetector"
+    )
