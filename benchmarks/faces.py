@@ -46,7 +46,6 @@ from matthan.recognizers.faces.yunet import YuNetDetector
 HERE = Path(__file__).resolve().parent
 FACES = HERE.parent.parent / "shared" / "datasets" / "faces"
 RESULTS_JSON = HERE / "results" / "faces.json"
-RESULTS_MD = HERE / "RESULTS.md"
 SECTION = "## Faces"
 Image = npt.NDArray[np.uint8]
 

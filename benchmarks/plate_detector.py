@@ -24,7 +24,6 @@ from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
 
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results" / "plate_detector.json"
-RESULTS_MD = HERE / "RESULTS.md"
 SECTION = "## Plate detector"
 
 

@@ -46,7 +46,6 @@ from matthan.recognizers.plates.reader import Image, PlateReader
 HERE = Path(__file__).resolve().parent
 CROPS = HERE.parent.parent / "shared" / "datasets" / "vn-plate-crops"
 RESULTS_JSON = HERE / "results" / "plate_reader.json"
-RESULTS_MD = HERE / "RESULTS.md"
 SECTION = "## Plate reader"
 
 
