@@ -27,6 +27,8 @@ from matthan.recognizers.base import CLASS_FACE, Detections, Recognizer, Recogni
 
 log = logging.getLogger(__name__)
 
+QUOTA_CHECK_S = 10.0
+
 
 class RateMeter:
     """Events per second over a sliding window."""
@@ -295,8 +297,13 @@ class Agent:
         return ready, {"broker": "connected" if broker else "unreachable", "cameras": cameras}
 
     def _housekeeping(self) -> None:
+        last_quota = 0.0
         while not self._stop.wait(1.0):
             self.update_gauges()
+            # walking the snapshot folder costs I/O: the disk quota is checked every 10 s
+            if time.monotonic() - last_quota >= QUOTA_CHECK_S:
+                last_quota = time.monotonic()
+                self.enforce_quota()
             if time.monotonic() - self._last_beat >= self.config.heartbeat_s:
                 self.heartbeat()
 
@@ -316,7 +323,6 @@ class Agent:
         m.spool_depth.set(self.spool.depth())
         m.spool_age.set(self.spool.oldest_age_s())
         m.broker_up.set(1 if self.publisher.connected else 0)
-        self.enforce_quota()
 
     def enforce_quota(self) -> None:
         """Keep spool + snapshots within the quota: snapshots go first, events are never dropped."""
