@@ -41,6 +41,9 @@ FIX_COMMAND = (
     "(needs the `train` extra), or reinstall matthan"
 )
 LAYOUTS = ("one-row", "two-row")
+#: the half-size pass reports only plates at least this wide (its pixels): smaller ones are seen, and
+#: located better, at full size
+COARSE_MIN_WIDTH = 32.0
 #: fields the reader contributes to each plate (None when not read)
 READER_FIELDS = (
     "text",
@@ -70,6 +73,9 @@ class PlatesConfig(BaseModel):
     nms_iou: float = Field(default=0.45, gt=0.0, le=1.0)
     #: frames larger than this (longest side, pixels) are shrunk before detection
     max_side: int = Field(default=640, ge=64, le=4096)
+    #: also look at the frame at half that size, for plates too close to the camera for the
+    #: network's view at full size (a second pass at a quarter of the cost)
+    coarse_pass: bool = True
     #: plates narrower than this (frame pixels) are not reported at all
     min_plate_width: float = Field(default=8.0, ge=0.0)
     #: plates narrower than this are reported without text (too small to read, not guessed)
@@ -291,17 +297,36 @@ class PlateDetector:
         """Boxes, scores, layouts and corners of the plates in a BGR frame (frame pixels)."""
         _check_frame(frame)
         self.load()
-        blob, scale = letterbox(frame, self.config.max_side)
-        maps = self._session.run(None, {"image": blob})[0][0]
-        raw = decode(np.asarray(maps, np.float32), self.config.score_threshold, self.config.max_plates)
         h, w = frame.shape[:2]
-        boxes = raw.boxes / np.float32(scale)
-        corners = raw.corners / np.float32(scale)
+        full = min(self.config.max_side, max(h, w))
+        sides = [full, full // 2] if self.config.coarse_pass and full >= 128 else [full]
+        found = [
+            self._detect_at(frame, side, min_width=COARSE_MIN_WIDTH if i else 0.0)
+            for i, side in enumerate(sides)
+        ]
+        boxes = np.concatenate([f.boxes for f in found])
+        scores = np.concatenate([f.scores for f in found])
+        layouts = np.concatenate([f.layouts for f in found])
+        corners = np.concatenate([f.corners for f in found])
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
-        keep = nms(boxes, raw.scores, self.config.nms_iou)[: self.config.max_plates]
+        # a plate seen at full size keeps that box: the half-size pass only adds plates it missed
+        rank = np.concatenate([f.scores + np.float32(len(found) - i) for i, f in enumerate(found)])
+        keep = nms(boxes, rank, self.config.nms_iou)[: self.config.max_plates]
         keep = keep[(boxes[keep, 2] - boxes[keep, 0]) >= self.config.min_plate_width]
-        return PlateBoxes(boxes[keep], raw.scores[keep], raw.layouts[keep], corners[keep])
+        return PlateBoxes(boxes[keep], scores[keep], layouts[keep], corners[keep])
+
+    def _detect_at(self, frame: Frame, max_side: int, min_width: float = 0.0) -> PlateBoxes:
+        """Plates found with the frame shrunk to `max_side`, at least `min_width` network pixels wide."""
+        blob, scale = letterbox(frame, max_side)
+        maps = self._session.run(None, {"image": blob})[0][0]
+        raw = decode(np.asarray(maps, np.float32), self.config.score_threshold, self.config.max_plates)
+        if min_width > 0:
+            wide = (raw.boxes[:, 2] - raw.boxes[:, 0]) >= min_width
+            raw = PlateBoxes(raw.boxes[wide], raw.scores[wide], raw.layouts[wide], raw.corners[wide])
+        return PlateBoxes(
+            raw.boxes / np.float32(scale), raw.scores, raw.layouts, raw.corners / np.float32(scale)
+        )
 
     def __call__(self, frame: Frame, detections: Detections | None = None) -> Detections:
         started = time.perf_counter()

@@ -283,11 +283,27 @@ def ground_is_red(image: Image) -> bool | None:
     return bool(red.mean() > 0.25)
 
 
-def _check_colour(reading: PlateReading, image: Image) -> PlateReading:
-    """A military reading (red plates only) of a crop whose ground is visibly not red is not one:
-    report it as read, format unknown (a Croatian ``BK 855-9`` is not the Vietnamese ``BK-85-59``)."""
-    if reading.category != "military" or ground_is_red(image) is not False:
-        return reading
+def has_eu_band(image: Image) -> bool:
+    """Whether a BGR crop of a one-row plate starts with the blue band of a European plate.
+
+    Vietnamese plates never carry one; a crop whose left quarter holds a saturated blue strip, with no
+    blue beyond it, is a plate from Europe (the Czech ``1BD 0673`` must not become the Vietnamese
+    ``18D-0673``). Greyscale crops (infrared night mode) give False.
+    """
+    if image.ndim != 3 or image.shape[2] < 3:
+        return False
+    small = cv2.resize(np.ascontiguousarray(image[..., :3]), (96, 32), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    hue = hsv[..., 0]
+    chroma = np.ptp(small.astype(np.int16), axis=2)  # max - min of B, G, R: how vivid
+    blue = ((hue >= 95) & (hue <= 130) & (chroma >= 40))[6:26]
+    columns = blue.mean(axis=0)
+    strips = [float(columns[i : i + 4].mean()) for i in range(21)]  # 4-column strips in the left quarter
+    start = int(np.argmax(strips))
+    return strips[start] > 0.4 and float(blue[:, start + 10 :].mean()) < 0.05
+
+
+def _as_read(reading: PlateReading) -> PlateReading:
     return dataclasses.replace(
         reading,
         text=reading.raw,
@@ -298,6 +314,20 @@ def _check_colour(reading: PlateReading, image: Image) -> PlateReading:
         category=None,
         plate=None,
     )
+
+
+def _check_colour(reading: PlateReading, image: Image) -> PlateReading:
+    """Colour checks on a Vietnamese reading: a military reading (red plates only) of a crop whose
+    ground is visibly not red is not one (a Croatian ``BK 855-9`` is not the Vietnamese ``BK-85-59``),
+    and a crop with a European plate's blue band is not Vietnamese at all. Either is reported as
+    read, format unknown."""
+    if reading.format != "vn":
+        return reading
+    if reading.category == "military" and ground_is_red(image) is False:
+        return _as_read(reading)
+    if reading.rows == 1 and has_eu_band(image):
+        return _as_read(reading)
+    return reading
 
 
 @functools.cache

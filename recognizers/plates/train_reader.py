@@ -276,15 +276,39 @@ def synthetic_plate(rng: np.random.Generator, foreign_share: float = 0.25) -> tu
     return np.asarray(grey, np.uint8), text
 
 
-def make_synthetic(n: int, seed: int) -> tuple[GreyBatch, list[str]]:
-    """`n` synthetic crops at the input size (rendering is the slow part, so it is done once)."""
-    rng = np.random.default_rng(seed)
+#: synthetic plates are rendered in chunks of this many, chunk k from its own seed, so the set is the
+#: same whatever the number of worker processes
+SYNTH_CHUNK = 1000
+
+
+def _render_chunk(args: tuple[int, int, int, float]) -> tuple[GreyBatch, list[str]]:
+    seed, chunk, n, foreign_share = args
+    rng = np.random.default_rng([seed, chunk])
     images = np.zeros((n, INPUT_H, INPUT_W), np.uint8)
     texts: list[str] = []
     for i in range(n):
-        images[i], text = synthetic_plate(rng)
+        images[i], text = synthetic_plate(rng, foreign_share)
         texts.append(text)
     return images, texts
+
+
+def make_synthetic(
+    n: int, seed: int, workers: int = 1, foreign_share: float = 0.25
+) -> tuple[GreyBatch, list[str]]:
+    """`n` synthetic crops at the input size (rendering is the slow part, so it is done once)."""
+    jobs = [
+        (seed, k, min(SYNTH_CHUNK, n - start), foreign_share)
+        for k, start in enumerate(range(0, n, SYNTH_CHUNK))
+    ]
+    if workers > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            parts = pool.map(_render_chunk, jobs)
+    else:
+        parts = [_render_chunk(job) for job in jobs]
+    images = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, INPUT_H, INPUT_W), np.uint8)
+    return images, [t for p in parts for t in p[1]]
 
 
 # ---------------------------------------------------------------- model
@@ -407,8 +431,13 @@ class TrainConfig:
     lr: float = 2e-3
     synthetic: int = 24000
     real_fraction: float = 0.5
+    foreign_share: float = 0.25
+    widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 96)
     seed: int = 0
     threads: int = 1
+    workers: int = 1
+    device: str = "auto"
+    publish: bool = True
     checkpoint: Path = REPO / "var" / "plate-reader"
     eval_every: int = 1000
 
@@ -422,6 +451,9 @@ def train(cfg: TrainConfig) -> Path:
     torch = _torch()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    )
     rng = np.random.default_rng(cfg.seed)
     started = time.time()
     cfg.checkpoint.mkdir(parents=True, exist_ok=True)
@@ -445,18 +477,21 @@ def train(cfg: TrainConfig) -> Path:
     )
     val_truth = ["".join(row_targets(c.text, c.rows)) for c in val_crops]
 
-    cache = cfg.checkpoint / f"synthetic-{cfg.synthetic}-{cfg.seed}.npz"
+    cache = cfg.checkpoint / f"synthetic-v2-{cfg.synthetic}-{cfg.seed}-{cfg.foreign_share}.npz"
     if cache.is_file():
         data = np.load(cache)
         synth_images, synth_texts = data["images"], [str(t) for t in data["texts"]]
     else:
         t0 = time.time()
-        synth_images, synth_texts = make_synthetic(cfg.synthetic, cfg.seed + 1)
+        synth_images, synth_texts = make_synthetic(
+            cfg.synthetic, cfg.seed + 1, workers=cfg.workers, foreign_share=cfg.foreign_share
+        )
         np.savez(cache, images=synth_images, texts=np.array(synth_texts))
         log.info("rendered %d synthetic plates in %.0f s", cfg.synthetic, time.time() - t0)
     synth_targets = [row_targets(t, t.count("\n") + 1) for t in synth_texts]
 
-    model = build_model()
+    model = build_model(cfg.widths).to(device)
+    log.info("training on %s", device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     ctc = torch.nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
@@ -470,7 +505,7 @@ def train(cfg: TrainConfig) -> Path:
         images = [jitter(real_images[i], rng) for i in real_idx]
         images += [photometric(synth_images[i], rng, 0.5) for i in synth_idx]
         targets = [real_targets[i] for i in real_idx] + [synth_targets[i] for i in synth_idx]
-        x = torch.from_numpy(_to_input(np.stack(images)))
+        x = torch.from_numpy(_to_input(np.stack(images))).to(device)
         logits = model(x)
         log_probs = logits.log_softmax(-1)
         frames = log_probs.shape[2]
@@ -479,9 +514,9 @@ def train(cfg: TrainConfig) -> Path:
             flat, lengths = _encode([t[row] for t in targets])
             loss = loss + ctc(
                 log_probs[:, row].permute(1, 0, 2),
-                torch.tensor(flat, dtype=torch.long),
-                torch.full((len(targets),), frames, dtype=torch.long),
-                torch.tensor(lengths, dtype=torch.long),
+                torch.tensor(flat, dtype=torch.long, device=device),
+                torch.full((len(targets),), frames, dtype=torch.long, device=device),
+                torch.tensor(lengths, dtype=torch.long, device=device),
             )
         loss = loss / len(targets)
         opt.zero_grad()
@@ -493,36 +528,38 @@ def train(cfg: TrainConfig) -> Path:
             log.info(
                 "step %d loss %.3f lr %.5f (%.0f s)",
                 step,
-                float(loss),
+                float(loss.detach()),
                 sched.get_last_lr()[0],
                 time.time() - started,
             )
         if step % cfg.eval_every == 0 or step == cfg.steps:
             acc = _val_accuracy(model, val_images, val_truth)
-            history.append({"step": step, "loss": float(loss), "val_exact_greedy": acc})
+            history.append({"step": step, "loss": float(loss.detach()), "val_exact_greedy": acc})
             log.info("step %d validation exact match (greedy) %.4f", step, acc)
             torch.save({"model": model.state_dict(), "step": step}, cfg.checkpoint / "last.pt")
             if acc >= best_acc:
                 best_acc = acc
                 torch.save({"model": model.state_dict(), "step": step}, best_path)
     # the last weights are shipped (selecting by validation would tune to it)
-    model.eval()
+    model = model.cpu().eval()
     train_minutes = (time.time() - started) / 60
+    (cfg.checkpoint / "history.json").write_text(json.dumps(history, indent=1))
     onnx_path = cfg.out / MODEL_NAME / VERSION / "model.onnx"
     export_onnx(model, onnx_path)
-    (cfg.checkpoint / "history.json").write_text(json.dumps(history, indent=1))
-    publish(cfg, onnx_path, train_minutes, len(train_crops), history)
+    if cfg.publish:
+        publish(cfg, onnx_path, train_minutes, len(train_crops), history)
     return onnx_path
 
 
 def _val_accuracy(model: Any, images: GreyBatch, truth: list[str]) -> float:
     torch = _torch()
     model.eval()
+    device = next(model.parameters()).device
     hits = 0
     with torch.no_grad():
         for i in range(0, len(images), 256):
-            x = torch.from_numpy(_to_input(images[i : i + 256]))
-            texts = _greedy_rows(model(x))
+            x = torch.from_numpy(_to_input(images[i : i + 256])).to(device)
+            texts = _greedy_rows(model(x).cpu())
             hits += sum(t == g for t, g in zip(texts, truth[i : i + 256], strict=True))
     return hits / max(1, len(truth))
 
@@ -560,7 +597,10 @@ def publish(
         "charset": CHARSET,
         "licence": "Apache-2.0 (weights trained by this project); training data: see card.md",
         "recipe": "python -m matthan.recognizers.plates.train_reader "
-        f"--steps {cfg.steps} --batch {cfg.batch} --synthetic {cfg.synthetic} --seed {cfg.seed}",
+        f"--steps {cfg.steps} --batch {cfg.batch} --synthetic {cfg.synthetic} --seed {cfg.seed}"
+        + ("" if cfg.widths == TrainConfig.widths else " --widths " + ",".join(map(str, cfg.widths)))
+        + ("" if cfg.foreign_share == TrainConfig.foreign_share else f" --foreign-share {cfg.foreign_share}")
+        + ("" if cfg.real_fraction == TrainConfig.real_fraction else f" --real-fraction {cfg.real_fraction}"),
         "data": {
             "real": "github vitocolerole/label_plate_number (no licence stated; research use), "
             f"{n_train} crops after label fixes, validation held out by name hash (1 in {HOLDOUT_MOD})",
@@ -659,6 +699,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--synthetic", type=int, default=cfg.synthetic)
     parser.add_argument("--seed", type=int, default=cfg.seed)
     parser.add_argument("--threads", type=int, default=cfg.threads)
+    parser.add_argument(
+        "--workers", type=int, default=cfg.workers, help="processes rendering synthetic plates"
+    )
+    parser.add_argument(
+        "--device", default=cfg.device, help="torch device: auto (a GPU if there is one), cpu, cuda"
+    )
+    parser.add_argument("--real-fraction", type=float, default=cfg.real_fraction)
+    parser.add_argument("--foreign-share", type=float, default=cfg.foreign_share)
+    parser.add_argument(
+        "--widths",
+        type=lambda v: tuple(int(x) for x in v.split(",")),
+        default=cfg.widths,
+        help="channels of the five conv stages, comma-separated",
+    )
+    parser.add_argument(
+        "--no-publish", dest="publish", action="store_false", help="export only, measure later"
+    )
     parser.add_argument("--checkpoint", type=Path, default=cfg.checkpoint)
     parser.add_argument("--eval-every", type=int, default=cfg.eval_every)
     parser.add_argument(

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -629,6 +628,8 @@ def make_street_clip(
     out.parent.mkdir(parents=True, exist_ok=True)
     vehicles: dict[int, VehicleTruth] = {}
     by_id = {tr.track_id: tr for tr in scene.travellers}
+    import av  # only writing a clip needs PyAV; rendering stills does not
+
     with av.open(str(out), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = size

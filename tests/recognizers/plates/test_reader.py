@@ -37,6 +37,7 @@ from matthan.recognizers.plates.reader import (
     INPUT_W,
     MODEL_NAME,
     PlateReader,
+    has_eu_band,
     load_image,
     preprocess,
 )
@@ -239,6 +240,44 @@ def test_decoding_prefers_grammar_valid_readings_only_when_likely(
 def test_moped_series_reads_as_md(reader: PlateReader) -> None:
     reading = _decode(reader, "29MD1", "22359")
     assert (reading.text, reading.normalised, reading.category) == ("29-MĐ1\n223.59", "29MD122359", "moped")
+
+
+def _one_row_plate(
+    band: tuple[int, int, int] | None, ground: tuple[int, int, int] = (235, 235, 235)
+) -> np.ndarray:
+    """A 60x260 BGR one-row plate crop: dark surroundings, a plate, optionally a band at its left."""
+    crop = np.full((60, 260, 3), 40, np.uint8)
+    crop[8:52, 16:244] = ground
+    if band is not None:
+        crop[8:52, 16:40] = band
+    crop[20:40, 60:230:20] = 20  # characters
+    return crop
+
+
+@pytest.mark.parametrize(
+    ("crop", "expected"),
+    [
+        (_one_row_plate((200, 60, 20)), True),  # bright EU blue (BGR)
+        (_one_row_plate((120, 30, 0)), True),  # the same band in the dusk
+        (_one_row_plate(None), False),  # a white Vietnamese plate
+        (_one_row_plate(None, ground=(160, 70, 20)), False),  # a blue (state) Vietnamese plate
+        (_one_row_plate((70, 55, 45)), False),  # a dark, greyish object over the plate's edge
+        (np.full((60, 260), 200, np.uint8), False),  # greyscale (infrared) crops carry no colour
+    ],
+)
+def test_eu_band(crop: np.ndarray, expected: bool) -> None:
+    assert has_eu_band(crop) is expected
+
+
+def test_a_one_row_reading_with_an_eu_band_is_not_vietnamese(reader: PlateReader) -> None:
+    plate = _render("18D-0673", 1, seed=3)
+    banded = plate.copy()
+    w = banded.shape[1]
+    banded[:, : w // 12] = (200, 60, 20)
+    assert reader.read(plate).format == "vn"
+    reading = reader.read(banded)
+    assert (reading.format, reading.province, reading.category) == ("unknown", None, None)
+    assert reading.text == reading.raw
 
 
 # ---------------------------------------------------------------- real and rendered plates
