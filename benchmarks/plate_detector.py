@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({result['model_bytes'] / 1e6:.2f} MB). Command: `python -m matthan.benchmarks.plate_detector`.",
         "",
         "Detection on `vn-plate-scenes/valid` (never trained on), native image size, IoU 0.5, "
-        "score >= 0.4. Street scenes are only partly labelled, so their precision is pessimistic.",
+        "score >= 0.4, the default `PlatesConfig` (a full-size pass plus a half-size pass for close-ups). "
+        "Street scenes are only partly labelled, so their precision is pessimistic.",
         "",
         "| sub-source | images | plates | recall | precision |",
         "|---|---|---|---|---|",
