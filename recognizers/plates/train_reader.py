@@ -1,7 +1,7 @@
 """Train the plate reader and put it in the model store (``models/plate-reader/<version>/``).
 
-One command reproduces the shipped model on a 2-core CPU (about 35 minutes with one thread, rendering
-the synthetic plates included)::
+One command reproduces the shipped model on a 2-core CPU (about 85 minutes with one thread, rendering
+the synthetic plates included; with a GPU, ``--device cuda --workers 8`` takes a few minutes)::
 
     python -m matthan.recognizers.plates.train_reader            # needs the `train` extra (torch)
 
@@ -426,12 +426,12 @@ def _greedy_rows(logits: Any) -> list[str]:
 class TrainConfig:
     crops: Path = DEFAULT_CROPS
     out: Path = PROJECT_MODELS
-    steps: int = 5500
+    steps: int = 16000
     batch: int = 64
     lr: float = 2e-3
     synthetic: int = 24000
     real_fraction: float = 0.5
-    foreign_share: float = 0.25
+    foreign_share: float = 0.4
     widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 96)
     seed: int = 0
     threads: int = 1

@@ -383,3 +383,56 @@ def test_plates_group_takes_more_actions() -> None:
     first.add_parser("detect")
     assert plates_cli.plates_subcommands(commands) is first
     assert {"detect"} <= set(first.choices)
+
+
+# ---------------------------------------------------------------- training recipe
+
+
+def test_training_smoke_exports_a_model_the_reader_runs(tmp_path: Path) -> None:
+    """The recipe end to end on a few rendered crops: render, train a few steps, export, read."""
+    pytest.importorskip("torch")
+    import cv2
+
+    from matthan.recognizers.plates import train_reader
+
+    crops = tmp_path / "crops"
+    (crops / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    lines = ["image,text,rows,layout,family,country,label_check"]
+    for i in range(12):
+        plate = grammar.random_plate(rng, rows=1 + i % 2, category="civil")
+        cv2.imwrite(str(crops / "images" / f"xemay{i}.jpg"), _render(plate.text, plate.rows, seed=i))
+        layout = "two-line" if plate.rows == 2 else "one-line"
+        lines.append(f'xemay{i}.jpg,"{plate.text}",{plate.rows},{layout},xemay,VN,grammar-ok')
+    (crops / "labels.csv").write_text("\n".join(lines) + "\n")
+    out, ckpt = tmp_path / "models", tmp_path / "ckpt"
+    args = [
+        "--crops",
+        str(crops),
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(ckpt),
+        "--no-publish",
+        "--device",
+        "cpu",
+    ]
+    args += [
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+        "--synthetic",
+        "20",
+        "--eval-every",
+        "3",
+        "--widths",
+        "8,8,16,16,16",
+    ]
+    assert train_reader.main(args) == 0
+    history = json.loads((ckpt / "history.json").read_text())
+    assert [h["step"] for h in history] == [3]
+    reader = PlateReader(out / MODEL_NAME / train_reader.VERSION / "model.onnx")
+    reading = reader.read(_render("51F-356.13", 1))
+    assert reading.format in ("vn", "unknown")
+    assert len(reading.char_confidences) == len(reading.normalised)
