@@ -49,6 +49,11 @@ def register(commands: Any, eval_commands: Any) -> None:
     e.add_argument("--labels", type=Path, required=True, help="labels CSV (or YOLO label folder)")
     e.add_argument("--out", type=Path, help="also write the summary and per-image results here (JSON)")
     e.add_argument("--verbose", action="store_true", help="print one JSON line per image too")
+    e.add_argument(
+        "--labelled-only",
+        action="store_true",
+        help="only the images the labels name (default: every image; unnamed ones have no plates)",
+    )
     _add_detector_options(e)
     e.set_defaults(func=run_eval_scenes)
 
@@ -123,7 +128,9 @@ def run_eval_scenes(args: argparse.Namespace) -> int:
             print(json.dumps(record, ensure_ascii=False), flush=True)
 
     try:
-        summary = scenes.evaluate(lambda f: detector(f, Detections.empty()), args.images, labels, on_image)
+        summary = scenes.evaluate(
+            lambda f: detector(f, Detections.empty()), args.images, labels, on_image, args.labelled_only
+        )
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     summary["model"] = str(detector.model_path)

@@ -157,12 +157,15 @@ def evaluate(
     images_dir: Path,
     labels: Iterable[LabelledPlate],
     on_image: Callable[[dict[str, Any]], None] | None = None,
+    labelled_only: bool = False,
 ) -> dict[str, Any]:
-    """Run `detect` on every image of `images_dir` and score it against `labels`."""
+    """Run `detect` on every image of `images_dir` (or only those `labels` name) and score it."""
     by_image: dict[str, list[LabelledPlate]] = defaultdict(list)
     for row in labels:
         by_image[row.image].append(row)
     images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if labelled_only:
+        images = [p for p in images if p.name in by_image]
     if not images:
         raise ValueError(f"no images in {images_dir}")
     known = {p.name for p in images}
