@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"Detect + rectify + read every plate: p50 {lr['p50']} ms, p95 {lr['p95']} ms wall.")
         e2e = result["end_to_end"]
         parts = ", ".join(
-            f"{k} {v['end_to_end_exact']} of {v['n_plates_with_text']}" for k, v in e2e["by_prefix"].items()
+            f"{k} {v['end_to_end_exact']} ({v['n_plates_with_text']} plates)"
+            for k, v in e2e["by_prefix"].items()
         )
         lines += [
             "",

@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CROPS = REPO.parent / "shared" / "datasets" / "vn-plate-crops"
 VN_FAMILIES = ("xemay", "CarLongPlate", "ndata")
-VERSION = "1"
+VERSION = "2"
 
 GreyBatch = npt.NDArray[np.uint8]
 
@@ -680,7 +680,9 @@ latency p50 {val["latency_ms_p50"]:.3f} ms, p95 {val["latency_ms_p95"]:.3f} ms.
 {table(val, "by_layout")}
 
 Foreign crops (Czech, Croatian; n = {foreign["n"]}): share read as a Vietnamese-format plate
-{foreign.get("vn_format_rate", float("nan")):.4f} (must be 0).
+{foreign.get("vn_format_rate", float("nan")):.4f} (must be 0). Measured through `PlateReader`, whose colour
+checks are part of reading: a one-row reading of a crop that carries a European plate's blue band
+(`reader.has_eu_band`) is reported as read, format unknown.
 
 ## Licence
 Weights: Apache-2.0, like this project. Training data: github vitocolerole/label_plate_number (crops

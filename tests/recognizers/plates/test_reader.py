@@ -43,11 +43,12 @@ from matthan.recognizers.plates.reader import (
 )
 
 SHARED_CROPS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "vn-plate-crops"
-#: Validation exact match of the shipped model (0.957 after our label fixes) minus an honest margin
+#: Validation exact match of the shipped model (0.963 after our label fixes) minus an honest margin
 #: for readings that change with onnxruntime builds or a retrained model of the same recipe.
 VALIDATION_FLOOR = 0.93
-#: Share of Czech/Croatian crops read as a valid Vietnamese plate: 0.015 measured, 0 is the goal.
-FOREIGN_VN_FORMAT_CEILING = 0.03
+#: Share of Czech/Croatian crops read as a valid Vietnamese plate: 0 is the goal and plate-reader 2
+#: measures 0 (398 crops); the ceiling allows 2 crops to flip with another onnxruntime build.
+FOREIGN_VN_FORMAT_CEILING = 0.005
 
 
 @pytest.fixture(scope="module")
@@ -302,8 +303,8 @@ def test_validation_accuracy_floor_and_no_vietnamese_format_for_foreign(reader: 
     summary = evaluate_reader(reader, SHARED_CROPS / "images", val)
     assert summary["exact_match"] >= VALIDATION_FLOOR, summary
     summary = evaluate_reader(reader, SHARED_CROPS / "images", foreign)
-    # The goal is 0; model 1 misreads 6 of 398 Czech plates as valid Vietnamese ones (``1BD 0673`` as
-    # ``18D0673``), so this guards against getting worse, not the goal itself.
+    # Without the EU-band check, plate-reader 2 gives 5 of 398 Czech plates a Vietnamese format
+    # (``1BD 0673`` as ``18D-0673``); with it, none.
     assert summary["vn_format_rate"] <= FOREIGN_VN_FORMAT_CEILING, summary
 
 
