@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from matthan.benchmarks.conformance.suite import UNKNOWN, FaceTrack, Keyframe, PlateTrack, Suite
+from matthan.benchmarks.conformance.suite import (
+    UNKNOWN,
+    ClipTruthFile,
+    FaceTrack,
+    Keyframe,
+    PlateTrack,
+    Suite,
+)
 from matthan.integration import events
 from matthan.recognizers.plates.grammar import normalise
 
@@ -154,6 +162,55 @@ def _required(play: Play, first_s: float, last_s: float, warmup_s: float) -> boo
     return not (play.segment == 0 and play.loop == 0 and first_s < warmup_s)
 
 
+#: a matched event: (clip, segment, loop, track index)
+Hit = tuple[str, int, int, int]
+_T = TypeVar("_T", PlateTrack, FaceTrack)
+
+
+def _match_all(
+    payloads: list[dict[str, Any]], match: Callable[[dict[str, Any]], Hit | None]
+) -> tuple[Counter[Hit], list[dict[str, Any]]]:
+    """Events per matched track, and the events that match none."""
+    hits: Counter[Hit] = Counter()
+    unmatched: list[dict[str, Any]] = []
+    for payload in payloads:
+        hit = match(payload)
+        if hit is None:
+            unmatched.append(payload)
+        else:
+            hits[hit] += 1
+    return hits, unmatched
+
+
+def _required_tracks(
+    suite: Suite,
+    timelines: dict[str, Timeline],
+    warmup_s: float,
+    tracks_of: Callable[[ClipTruthFile], list[_T | None]],
+) -> dict[tuple[str, int], _T]:
+    """The tracks (by clip and index; None = not counted) some play showed whole after the warm-up.
+
+    Any event of that camera matching such a track, in any play (loops and restarts replay the same
+    vehicles and people), reports it.
+    """
+    required: dict[tuple[str, int], _T] = {}
+    for clip in suite.manifest.clips:
+        timeline = timelines.get(clip.id)
+        if timeline is None:
+            continue
+        for play in plays(timeline):
+            for i, track in enumerate(tracks_of(suite.truths[clip.id])):
+                if track is not None and _required(play, track.first_s, track.last_s, warmup_s):
+                    required[(clip.id, i)] = track
+    return required
+
+
+def _missed(required: dict[tuple[str, int], _T], hits: Counter[Hit]) -> list[tuple[str, _T]]:
+    """(clip, track) of the required tracks no event reported."""
+    reported = {(clip, i) for clip, _segment, _loop, i in hits}
+    return [(key[0], track) for key, track in required.items() if key not in reported]
+
+
 def _box_at(keyframes: list[Keyframe], t: float | None) -> tuple[float, float, float, float] | None:
     if not keyframes:
         return None
@@ -183,28 +240,12 @@ def score(suite: Suite, timelines: dict[str, Timeline], messages: list[Message])
 
     # ---- plates
     plate_events = [m.payload for m in valid if m.payload and m.payload["event_type"] == "plate.read"]
-    matched_plates: Counter[tuple[str, int, int, int]] = Counter()  # (clip, segment, loop, track)
-    false_reads: list[dict[str, Any]] = []
-    for p in plate_events:
-        hit = _match_plate(suite, timelines, p, tol)
-        if hit is None:
-            false_reads.append(p)
-        else:
-            matched_plates[hit] += 1
-    # a track is required on a camera when some play showed it whole; any event of that camera
-    # matching it (in any play: loops and restarts replay the same vehicles) reports it
-    required_plates: dict[tuple[str, int], PlateTrack] = {}
-    for clip in man.clips:
-        timeline = timelines.get(clip.id)
-        if timeline is None:
-            continue
-        for play in plays(timeline):
-            for i, track in enumerate(suite.truths[clip.id].plates):
-                if track.readable and _required(play, track.first_s, track.last_s, warmup):
-                    required_plates[(clip.id, i)] = track
-    reported = {(c, i) for c, _s, _l, i in matched_plates}
-    read = [k for k in required_plates if k in reported]
-    missed = [(k[0], t) for k, t in required_plates.items() if k not in reported]
+    matched_plates, false_reads = _match_all(plate_events, lambda p: _match_plate(suite, timelines, p, tol))
+    required_plates = _required_tracks(
+        suite, timelines, warmup, lambda truth: [t if t.readable else None for t in truth.plates]
+    )
+    missed = _missed(required_plates, matched_plates)
+    n_read = len(required_plates) - len(missed)
     for clip_id, track in missed:
         t = _readable_time(track)
         failures.append(
@@ -230,25 +271,11 @@ def score(suite: Suite, timelines: dict[str, Timeline], messages: list[Message])
 
     # ---- faces
     matched_faces = [m.payload for m in valid if m.payload and m.payload["event_type"] == "face.matched"]
-    face_hits: set[tuple[str, int, int, int]] = set()
-    false_matches: list[dict[str, Any]] = []
-    for f in matched_faces:
-        hit = _match_face(suite, timelines, f, tol)
-        if hit is None:
-            false_matches.append(f)
-        else:
-            face_hits.add(hit)
-    required_faces: dict[tuple[str, int], FaceTrack] = {}
-    for clip in man.clips:
-        timeline = timelines.get(clip.id)
-        if timeline is None:
-            continue
-        for play in plays(timeline):
-            for i, face in enumerate(suite.truths[clip.id].faces):
-                if face.identity != UNKNOWN and _required(play, face.first_s, face.last_s, warmup):
-                    required_faces[(clip.id, i)] = face
-    faces_reported = {(c, i) for c, _s, _l, i in face_hits}
-    faces_missed = [(k[0], f) for k, f in required_faces.items() if k not in faces_reported]
+    face_hits, false_matches = _match_all(matched_faces, lambda f: _match_face(suite, timelines, f, tol))
+    required_faces = _required_tracks(
+        suite, timelines, warmup, lambda truth: [f if f.identity != UNKNOWN else None for f in truth.faces]
+    )
+    faces_missed = _missed(required_faces, face_hits)
     for clip_id, face in faces_missed:
         t = (face.first_s + face.last_s) / 2
         failures.append(
@@ -293,7 +320,7 @@ def score(suite: Suite, timelines: dict[str, Timeline], messages: list[Message])
             recoveries.append((clip_id, min(after) if after else None))
 
     measured: dict[str, tuple[float | None, str]] = {}
-    n_req, n_read = len(required_plates), len(read)
+    n_req = len(required_plates)
     measured["plate_read_rate"] = (
         _ratio(n_read, n_req),
         f"{n_read} of {n_req} readable plate tracks reported with the right text"
