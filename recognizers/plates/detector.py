@@ -111,18 +111,23 @@ def order_corners(points: npt.NDArray[Any]) -> FloatArray:
     return np.stack([p[s.argmin()], p[d.argmax()], p[s.argmax()], p[d.argmin()]]).astype(np.float32)
 
 
+def shrink(frame: Frame, max_side: int) -> tuple[Frame, float]:
+    """`frame` with its longest side at most `max_side` (never enlarged), and the scale applied."""
+    h, w = frame.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale >= 1.0:
+        return frame, 1.0
+    size = (max(round(w * scale), 1), max(round(h * scale), 1))
+    return np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), np.uint8), scale
+
+
 def letterbox(frame: Frame, max_side: int) -> tuple[FloatArray, float]:
     """Shrink `frame` so its longest side is at most `max_side`, pad right/bottom to a multiple of 32.
 
     Returns the network input (1, 3, H, W) float32 BGR in 0..255 and the scale applied.
     """
-    h, w = frame.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    image: npt.NDArray[Any] = frame
-    if scale < 1.0:
-        image = cv2.resize(
-            frame, (max(round(w * scale), 1), max(round(h * scale), 1)), interpolation=cv2.INTER_AREA
-        )
+    shrunk, scale = shrink(frame, max_side)
+    image: npt.NDArray[Any] = shrunk
     h2, w2 = image.shape[:2]
     ph, pw = -(-h2 // ALIGN) * ALIGN, -(-w2 // ALIGN) * ALIGN
     if (ph, pw) != (h2, w2):
@@ -307,10 +312,12 @@ class PlateDetector:
         _check_frame(frame)
         self.load()
         h, w = frame.shape[:2]
-        full = min(self.config.max_side, max(h, w))
+        # shrink a (maybe 1080p) frame once; the half-size pass shrinks that copy again
+        image, base_scale = shrink(frame, self.config.max_side)
+        full = max(image.shape[:2])
         sides = [full, full // 2] if self.config.coarse_pass and full >= 128 else [full]
         found = [
-            self._detect_at(frame, side, min_width=COARSE_MIN_WIDTH if i else 0.0)
+            self._detect_at(image, side, base_scale, COARSE_MIN_WIDTH if i else 0.0)
             for i, side in enumerate(sides)
         ]
         boxes = np.concatenate([f.boxes for f in found])
@@ -325,9 +332,11 @@ class PlateDetector:
         keep = keep[(boxes[keep, 2] - boxes[keep, 0]) >= self.config.min_plate_width]
         return PlateBoxes(boxes[keep], scores[keep], layouts[keep], corners[keep])
 
-    def _detect_at(self, frame: Frame, max_side: int, min_width: float = 0.0) -> PlateBoxes:
-        """Plates found with the frame shrunk to `max_side`, at least `min_width` network pixels wide."""
-        blob, scale = letterbox(frame, max_side)
+    def _detect_at(self, image: Frame, max_side: int, base_scale: float, min_width: float) -> PlateBoxes:
+        """Plates in `image` (the frame scaled by `base_scale`) shrunk to `max_side`, in frame pixels;
+        only those at least `min_width` network pixels wide."""
+        blob, scale = letterbox(image, max_side)
+        scale *= base_scale
         maps = self._session.run(None, {"image": blob})[0][0]
         raw = decode(np.asarray(maps, np.float32), self.config.score_threshold, self.config.max_plates)
         if min_width > 0:
