@@ -15,6 +15,7 @@ sides and the four corners as fractions of the box size, so a crop can be rectif
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -71,10 +72,13 @@ class PlateNet(nn.Module):
     """Output (N, 14, H/4, W/4): heat-map logit, layout logit, 4 log-distances, 8 corner fractions."""
 
     OUT = 14
+    WIDTHS = (16, 32, 64, 112, 160)
 
-    def __init__(self) -> None:
+    def __init__(self, widths: tuple[int, ...] = WIDTHS) -> None:
         super().__init__()
-        c = [16, 32, 64, 112, 160]
+        if len(widths) != 5:
+            raise ValueError(f"PlateNet needs 5 stage widths, got {widths}")
+        c = list(widths)
         self.stem = _conv_bn(3, c[0], 3, 2)  # /2
         self.s4 = nn.Sequential(_Block(c[0], c[1], 2), _Block(c[1], c[1]))
         self.s8 = nn.Sequential(_Block(c[1], c[2], 2), _Block(c[2], c[2]))
@@ -161,16 +165,37 @@ def load_split(split_dir: Path) -> list[Sample]:
     return samples
 
 
-def synthetic_samples(n: int, seed: int, size: tuple[int, int] = (1280, 720)) -> list[Sample]:
+#: synthetic scenes are rendered in chunks of this many, each from its own seed [seed, chunk]
+SYNTH_CHUNK = 50
+
+
+def synthetic_samples(
+    n: int, seed: int, size: tuple[int, int] = (1280, 720), workers: int = 0
+) -> list[Sample]:
     """`n` street stills from the synthetic renderer (its own camera, vehicles and plates, day and night).
 
-    Plates less than 90 % visible are greyed out: neither a positive nor a wrong negative.
+    Plates less than 90 % visible are greyed out: neither a positive nor a wrong negative. The result
+    does not depend on `workers` (processes rendering chunks in parallel).
     """
+    jobs = [(seed, k, min(SYNTH_CHUNK, n - k * SYNTH_CHUNK), size) for k in range(-(-n // SYNTH_CHUNK))]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+            chunks = pool.map(_synthetic_chunk, jobs)
+    else:
+        chunks = [_synthetic_chunk(j) for j in jobs]
+    return [s for chunk in chunks for s in chunk]
+
+
+def _synthetic_chunk(job: tuple[int, int, int, tuple[int, int]]) -> list[Sample]:
     from matthan.recognizers.synth import render_scene
 
-    rng = np.random.default_rng(seed)
+    seed, chunk, n, size = job
+    rng = np.random.default_rng([seed, chunk])
     samples = []
-    for i in range(n):
+    for j in range(n):
+        i = chunk * SYNTH_CHUNK + j
         scene = render_scene(rng, size)
         image: Array = np.ascontiguousarray(scene.image).copy()
         corners, layouts = [], []
@@ -370,7 +395,9 @@ def make_targets(corners: Array, layouts: Array, size: int) -> dict[str, Array]:
 def decode_boxes(dist: torch.Tensor) -> torch.Tensor:
     """(N,4,H,W) log-distances (in stride units) -> boxes x1y1x2y2 in pixels."""
     h, w = dist.shape[2:]
-    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=dist.device), torch.arange(w, device=dist.device), indexing="ij"
+    )
     px = (xs.float() + 0.5) * STRIDE
     py = (ys.float() + 0.5) * STRIDE
     d = torch.exp(dist.clamp(max=6.0)) * STRIDE
@@ -429,22 +456,56 @@ def compute_loss(out: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.T
 
 
 # ------------------------------------------------------------------------------------------ main
-def _batch(
-    aug: Augmenter, samples: list[Sample], idx: list[int]
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    imgs, targets = [], []
-    for i in idx:
-        img, corners, layouts = aug(samples[i])
-        imgs.append(img)
-        targets.append(make_targets(corners, layouts, aug.size))
-    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 255.0
-    t = {k: torch.from_numpy(np.stack([tt[k] for tt in targets])) for k in targets[0]}
+class _Crops(torch.utils.data.Dataset[tuple[Array, dict[str, Array]]]):
+    """One augmented training crop and its targets per sample index."""
+
+    def __init__(self, aug: Augmenter, samples: list[Sample], seed: int) -> None:
+        self.aug = aug
+        self.samples = samples
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[Array, dict[str, Array]]:
+        img, corners, layouts = self.aug(self.samples[i])
+        return img, make_targets(corners, layouts, self.aug.size)
+
+
+class _EpochBatches:
+    """Shuffled index batches, a new order every epoch (works with persistent loader workers)."""
+
+    def __init__(self, n: int, batch: int, rng: random.Random) -> None:
+        self.n, self.batch, self.rng = n, batch, rng
+
+    def __len__(self) -> int:
+        return max(self.n // self.batch, 1)
+
+    def __iter__(self) -> Any:
+        order = list(range(self.n))
+        self.rng.shuffle(order)
+        for b in range(len(self)):
+            yield order[b * self.batch : (b + 1) * self.batch]
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Each loader worker gets its own augmentation streams (seed, worker id)."""
+    info = torch.utils.data.get_worker_info()
+    assert info is not None
+    ds: _Crops = info.dataset  # type: ignore[assignment]
+    ds.aug.rng = random.Random(ds.seed * 1000 + worker_id + 1)
+    np.random.seed((ds.seed * 1000 + worker_id + 1) % 2**32)
+
+
+def _collate(items: list[tuple[Array, dict[str, Array]]]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    x = torch.from_numpy(np.stack([img for img, _ in items])).permute(0, 3, 1, 2).float() / 255.0
+    t = {k: torch.from_numpy(np.stack([tt[k] for _, tt in items])) for k in items[0][1]}
     return x, t
 
 
 def export_onnx(net: PlateNet, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = ExportNet(net).eval()
+    model = ExportNet(copy.deepcopy(net).cpu()).eval()
     dummy = torch.zeros(1, 3, 480, 640)
     torch.onnx.export(
         model,
@@ -527,6 +588,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=320, help="training crop size (pixels)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes that augment crops in parallel (0: in the training process; a GPU run needs many)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
+    p.add_argument(
+        "--widths",
+        default=",".join(map(str, PlateNet.WIDTHS)),
+        help="channels of the five backbone stages (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop early (and export) after this long")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -563,12 +636,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loaded {len(samples)} training images in {time.time() - t0:.0f} s", flush=True)
     if args.synth:
         t0 = time.time()
-        samples += synthetic_samples(args.synth, args.seed + 1000)
+        samples += synthetic_samples(args.synth, args.seed + 1000, workers=args.workers)
         print(f"rendered {args.synth} synthetic street scenes in {time.time() - t0:.0f} s", flush=True)
     aug = Augmenter(samples, args.size, random.Random(args.seed))
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    widths = tuple(int(v) for v in args.widths.split(","))
+    loader = torch.utils.data.DataLoader(
+        _Crops(aug, samples, args.seed),
+        batch_sampler=_EpochBatches(len(samples), args.batch, random.Random(args.seed)),
+        num_workers=args.workers,
+        collate_fn=_collate,
+        worker_init_fn=_seed_worker if args.workers else None,
+        persistent_workers=args.workers > 0,
+        pin_memory=device.type == "cuda",
+    )
 
-    net = PlateNet()
-    ema = PlateNet()
+    net = PlateNet(widths).to(device)
+    ema = PlateNet(widths).to(device)
     ema.load_state_dict(net.state_dict())
     for q in ema.parameters():
         q.requires_grad_(False)
@@ -579,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     last = args.out / "last.pt"
     if args.resume and last.is_file():
-        ck = torch.load(last, weights_only=False)
+        ck = torch.load(last, weights_only=False, map_location=device)
         net.load_state_dict(ck["net"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
@@ -588,16 +674,15 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     for epoch in range(start_epoch, args.epochs):
         net.train()
-        order = list(range(len(samples)))
-        random.shuffle(order)
         sums: dict[str, float] = {}
         te = time.time()
-        for b in range(steps_per_epoch):
+        for b, (x_cpu, t_cpu) in enumerate(loader):
             warm = min(1.0, (step + 1) / 300)
             lr = args.lr * warm * 0.5 * (1 + math.cos(math.pi * step / total_steps))
             for grp in opt.param_groups:
                 grp["lr"] = lr
-            x, t = _batch(aug, samples, order[b * args.batch : (b + 1) * args.batch])
+            x = x_cpu.to(device, non_blocking=True)
+            t = {k: v.to(device, non_blocking=True) for k, v in t_cpu.items()}
             out = net(x)
             loss, parts = compute_loss(out, t)
             opt.zero_grad()

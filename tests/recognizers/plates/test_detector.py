@@ -130,6 +130,15 @@ def test_rectify_gives_an_upright_crop_of_the_plate_size() -> None:
     assert crop.shape[:2] == (y2 - y1, x2 - x1)
 
 
+def test_rectify_margin_is_a_share_of_width_and_height() -> None:
+    frame = np.zeros((300, 400, 3), np.uint8)
+    corners = np.array([[100, 100], [300, 100], [300, 150], [100, 150]], np.float32)  # 200 x 50
+    assert rectify(frame, corners, margin=0.1).shape[:2] == (60, 240)
+    assert rectify(frame, corners, margin=(0.05, 0.2)).shape[:2] == (70, 220)
+    # the default frames plates more loosely in y, where a tilted plate loses its characters first
+    assert rectify(frame, corners).shape[:2] == (round(50 * (1 + 2 * 0.14)), round(200 * (1 + 2 * 0.06)))
+
+
 # ------------------------------------------------------------------------------ behaviour
 @pytest.mark.parametrize(
     "frame",
@@ -330,21 +339,26 @@ def test_end_to_end_exact_floor_on_hand_read_validation_plates(capsys: pytest.Ca
 
 
 # ------------------------------------------------------------------------------ training recipe
+def _tiny_scene_dataset(data: Path, n: int, layout: int) -> Path:
+    """A vn-plate-scenes-shaped folder (train/images, train/labels) of `n` frames with one plate each."""
+    (data / "train" / "images").mkdir(parents=True)
+    (data / "train" / "labels").mkdir(parents=True)
+    for i in range(n):
+        frame, (x1, y1, x2, y2) = _frame_with_plate(i)
+        h, w = frame.shape[:2]
+        cv2.imwrite(str(data / "train" / "images" / f"t_{i}.jpg"), frame)
+        poly = [x1 / w, y1 / h, x2 / w, y1 / h, x2 / w, y2 / h, x1 / w, y2 / h]
+        label = f"{layout} " + " ".join(f"{v:.5f}" for v in poly) + "\n"
+        (data / "train" / "labels" / f"t_{i}.txt").write_text(label)
+    return data
+
+
 def test_training_smoke_exports_a_model_the_wrapper_runs(tmp_path: Path) -> None:
     """The recipe end to end on two tiny labelled images: train a few steps, export, detect."""
     pytest.importorskip("torch")
     from matthan.recognizers.plates import train_detector
 
-    data = tmp_path / "scenes"
-    (data / "train" / "images").mkdir(parents=True)
-    (data / "train" / "labels").mkdir(parents=True)
-    for i in range(2):
-        frame, (x1, y1, x2, y2) = _frame_with_plate(i)
-        h, w = frame.shape[:2]
-        cv2.imwrite(str(data / "train" / "images" / f"t_{i}.jpg"), frame)
-        poly = [x1 / w, y1 / h, x2 / w, y1 / h, x2 / w, y2 / h, x1 / w, y2 / h]
-        label = "0 " + " ".join(f"{v:.5f}" for v in poly) + "\n"
-        (data / "train" / "labels" / f"t_{i}.txt").write_text(label)
+    data = _tiny_scene_dataset(tmp_path / "scenes", 2, layout=0)
     out = tmp_path / "run"
     args = ["--data", str(data), "--out", str(out), "--epochs", "1", "--batch", "2", "--steps", "2"]
     assert train_detector.main([*args, "--size", "160"]) == 0
@@ -352,3 +366,37 @@ def test_training_smoke_exports_a_model_the_wrapper_runs(tmp_path: Path) -> None
     det.load()
     out_dets = det(_frame_with_plate()[0], Detections.empty())
     assert len(out_dets) <= det.config.max_plates
+
+
+def test_training_with_loader_workers_and_other_widths(tmp_path: Path) -> None:
+    """`--workers` (augmentation in loader processes) and `--widths` give a model the wrapper runs."""
+    pytest.importorskip("torch")
+    from matthan.recognizers.plates import train_detector
+
+    data = _tiny_scene_dataset(tmp_path / "scenes", 4, layout=1)
+    out = tmp_path / "run"
+    args = ["--data", str(data), "--out", str(out), "--epochs", "2", "--batch", "2", "--size", "160"]
+    assert (
+        train_detector.main([*args, "--workers", "2", "--widths", "8,16,24,32,48", "--device", "auto"]) == 0
+    )
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1]
+    det = PlateDetector(PlatesConfig(model_path=out / "model.onnx", read=False))
+    det.load()
+    assert len(det(_frame_with_plate()[0], Detections.empty())) <= det.config.max_plates
+    with pytest.raises(ValueError, match="5 stage widths"):
+        train_detector.PlateNet((8, 16, 24))
+
+
+def test_synthetic_training_scenes_do_not_depend_on_the_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    from matthan.recognizers.plates import train_detector
+
+    monkeypatch.setattr(train_detector, "SYNTH_CHUNK", 2)
+    serial = train_detector.synthetic_samples(3, seed=5, size=(320, 180))
+    parallel = train_detector.synthetic_samples(3, seed=5, size=(320, 180), workers=2)
+    assert [s.name for s in serial] == ["synth_5_00000", "synth_5_00001", "synth_5_00002"]
+    assert [s.name for s in parallel] == [s.name for s in serial]
+    for a, b in zip(serial, parallel, strict=True):
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.corners, b.corners)
+    assert not np.array_equal(serial[0].image, serial[2].image)
