@@ -3,7 +3,11 @@
 Training needs the optional `train` extra (torch); nothing at run time imports this module.
 
     python -m matthan.recognizers.plates.train_detector --data ../shared/datasets/vn-plate-scenes \
-        --out var/plate-detector --epochs 40 --threads 1
+        --out var/plate-detector --epochs 41 --threads 1
+
+On a machine with more cores or a GPU, `--workers N` augments crops in N loader processes (and
+renders `--synth` scenes in parallel) and `--device cuda` trains on the GPU; `--widths` sets the
+backbone's channels.
 
 Why not ultralytics: its smallest model (YOLOv8n) takes ~40 ms per 320 px frame on one core here, the
 budget is 15 ms per 640 px frame, and it needs torchvision. This network is a MobileNet-like backbone
