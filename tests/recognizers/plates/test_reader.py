@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import logging
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -389,7 +390,9 @@ def test_plates_group_takes_more_actions() -> None:
 # ---------------------------------------------------------------- training recipe
 
 
-def test_training_smoke_exports_a_model_the_reader_runs(tmp_path: Path) -> None:
+def test_training_smoke_exports_a_model_the_reader_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The recipe end to end on a few rendered crops: render, train a few steps, export, read."""
     pytest.importorskip("torch")
     import cv2
@@ -437,3 +440,16 @@ def test_training_smoke_exports_a_model_the_reader_runs(tmp_path: Path) -> None:
     reading = reader.read(_render("51F-356.13", 1))
     assert reading.format in ("vn", "unknown")
     assert len(reading.char_confidences) == len(reading.normalised)
+
+    # fine-tuning: start from those weights, with a second crop folder trained on in full
+    tuned = tmp_path / "tuned"
+    more = ["--init", str(ckpt / "last.pt"), "--extra-crops", str(crops)]
+    with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.train_reader"):
+        assert train_reader.main([*args[:3], str(tuned), *args[4:], *more]) == 0
+    assert f"extra crops: 12 from {crops}" in caplog.text
+    assert f"starting from {ckpt / 'last.pt'}" in caplog.text
+    assert PlateReader(tuned / MODEL_NAME / train_reader.VERSION / "model.onnx").read(
+        _render("51F-356.13", 1)
+    )
+    with pytest.raises(RuntimeError, match="size mismatch"):  # the weights must fit the network
+        train_reader.main([*args[:3], str(tuned), *args[4:-1], "16,16,16,16,16", *more])
