@@ -69,7 +69,8 @@ NOT_SHIPPED = """\
   format, end to end on the 96 hand-read scene plates 0.958 against 0.938, synthetic street stills
   84 of 91 against 85.
   Mixed, within the noise of sets this small, and it tunes the reader to the cameras of the scene
-  set, so it is not shipped.
+  set, so it is not shipped. The average of its weights and this model's: validation 0.966 (11
+  errors), end to end 0.948, synthetic 84 of 91, foreign 0: not a clear gain either.
 """
 
 GreyBatch = npt.NDArray[np.uint8]
