@@ -130,15 +130,6 @@ def test_rectify_gives_an_upright_crop_of_the_plate_size() -> None:
     assert crop.shape[:2] == (y2 - y1, x2 - x1)
 
 
-def test_rectify_margin_is_a_share_of_width_and_height() -> None:
-    frame = np.zeros((300, 400, 3), np.uint8)
-    corners = np.array([[100, 100], [300, 100], [300, 150], [100, 150]], np.float32)  # 200 x 50
-    assert rectify(frame, corners, margin=0.1).shape[:2] == (60, 240)
-    assert rectify(frame, corners, margin=(0.05, 0.2)).shape[:2] == (70, 220)
-    # the default frames plates more loosely in y, where a tilted plate loses its characters first
-    assert rectify(frame, corners).shape[:2] == (round(50 * (1 + 2 * 0.14)), round(200 * (1 + 2 * 0.06)))
-
-
 # ------------------------------------------------------------------------------ behaviour
 @pytest.mark.parametrize(
     "frame",
@@ -323,8 +314,8 @@ def test_recall_floor_on_validation_split(detector: PlateDetector) -> None:
 
 
 TEXT_LABELS = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "vn-plate-scenes-valid-text.csv"
-#: detect -> rectify -> read exact on the 96 hand-read plates of TEXT_LABELS: 0.938 measured with
-#: plate-reader 2 (benchmarks/RESULTS.md); the floor leaves about 5 plates of margin.
+#: detect -> rectify -> read exact on the 143 hand-read plates of TEXT_LABELS: 0.930 measured with
+#: plate-reader 2 (benchmarks/RESULTS.md); the floor leaves about 7 plates of margin.
 END_TO_END_FLOOR = 0.88
 
 
@@ -334,7 +325,7 @@ def test_end_to_end_exact_floor_on_hand_read_validation_plates(capsys: pytest.Ca
     assert main([*args, "--labelled-only"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["reader"] is True
-    assert (summary["n_images"], summary["n_plates"], summary["n_plates_with_text"]) == (104, 122, 96)
+    assert (summary["n_images"], summary["n_plates"], summary["n_plates_with_text"]) == (152, 213, 143)
     assert summary["end_to_end_exact"] >= END_TO_END_FLOOR, summary
 
 
