@@ -183,11 +183,11 @@ def decode(maps: FloatArray, threshold: float, max_plates: int) -> PlateBoxes:
 #: margin added around the predicted corners before reading, as a share of the plate's size: the
 #: corners are off by ~4 % of the box side on average (7 % at the 90th percentile), and a character
 #: cut off is a wrong reading while a little border is not (the reader trains on loose framings).
-#: Measured with plate-reader 2, detect -> read exact on the 143 hand-read plates of
+#: Measured with plate-reader 2, detect -> read exact on the 192 hand-read plates of
 #: vn-plate-scenes/valid (benchmarks/data) and on 91 readable plates of 260 synthetic street stills:
-#: 6 %: 0.902 / 0.945; 9 %: 0.930 / 0.912; 12 %: 0.867 / -; 6 % in x and 14 % in y: 0.916 / 0.934;
-#: 9 % / 14 %: 0.888 / 0.912. Readings of small street plates swing with a pixel of framing (on
-#: the first 96 of those plates 6 % / 14 % looked best); the real plates decide.
+#: 6 %: 0.891 / 0.945; 9 %: 0.922 / 0.912; 6 % in x and 14 % in y: 0.911 / 0.934; on the first 143
+#: real plates also 12 %: 0.867 and 9 % / 14 %: 0.888. Readings of small street plates swing with a
+#: pixel of framing (on the first 96 real plates 6 % / 14 % looked best); the real plates decide.
 READ_MARGIN = 0.09
 
 
