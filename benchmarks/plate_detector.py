@@ -25,7 +25,7 @@ from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results" / "plate_detector.json"
 SECTION = "## Plate detector"
-#: plate texts read by eye for 96 plates of 104 vn-plate-scenes/valid images (the set has none)
+#: plate texts read by eye for plates of vn-plate-scenes/valid images (the data set has none)
 TEXT_LABELS = HERE / "data" / "vn-plate-scenes-valid-text.csv"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import math
 import random
@@ -33,6 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from matthan.recognizers.plates.detector import STRIDE, order_corners
+from matthan.recognizers.plates.train_reader import torch_device
+from matthan.recognizers.synth.parallel import render_in_chunks
 
 try:
     import torch
@@ -169,7 +172,7 @@ def load_split(split_dir: Path) -> list[Sample]:
     return samples
 
 
-#: synthetic scenes are rendered in chunks of this many, each from its own seed [seed, chunk]
+#: synthetic scenes are rendered in chunks of this many (see `synth.parallel.render_in_chunks`)
 SYNTH_CHUNK = 50
 
 
@@ -181,25 +184,17 @@ def synthetic_samples(
     Plates less than 90 % visible are greyed out: neither a positive nor a wrong negative. The result
     does not depend on `workers` (processes rendering chunks in parallel).
     """
-    jobs = [(seed, k, min(SYNTH_CHUNK, n - k * SYNTH_CHUNK), size) for k in range(-(-n // SYNTH_CHUNK))]
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing
-
-        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
-            chunks = pool.map(_synthetic_chunk, jobs)
-    else:
-        chunks = [_synthetic_chunk(j) for j in jobs]
+    chunks = render_in_chunks(functools.partial(_synthetic_chunk, seed, size), n, seed, SYNTH_CHUNK, workers)
     return [s for chunk in chunks for s in chunk]
 
 
-def _synthetic_chunk(job: tuple[int, int, int, tuple[int, int]]) -> list[Sample]:
+def _synthetic_chunk(
+    seed: int, size: tuple[int, int], rng: np.random.Generator, first: int, n: int
+) -> list[Sample]:
     from matthan.recognizers.synth import render_scene
 
-    seed, chunk, n, size = job
-    rng = np.random.default_rng([seed, chunk])
     samples = []
-    for j in range(n):
-        i = chunk * SYNTH_CHUNK + j
+    for i in range(first, first + n):
         scene = render_scene(rng, size)
         image: Array = np.ascontiguousarray(scene.image).copy()
         corners, layouts = [], []
@@ -643,9 +638,7 @@ def main(argv: list[str] | None = None) -> int:
         samples += synthetic_samples(args.synth, args.seed + 1000, workers=args.workers)
         print(f"rendered {args.synth} synthetic street scenes in {time.time() - t0:.0f} s", flush=True)
     aug = Augmenter(samples, args.size, random.Random(args.seed))
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    )
+    device = torch_device(args.device)
     widths = tuple(int(v) for v in args.widths.split(","))
     loader = torch.utils.data.DataLoader(
         _Crops(aug, samples, args.seed),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import importlib
 import json
 import logging
@@ -51,6 +52,7 @@ from matthan.recognizers.plates.evaluate import (
     split_of,
 )
 from matthan.recognizers.plates.reader import INPUT_H, INPUT_W, MODEL_NAME, PlateReader, preprocess
+from matthan.recognizers.synth.parallel import render_in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -299,9 +301,9 @@ def synthetic_plate(rng: np.random.Generator, foreign_share: float = 0.25) -> tu
 SYNTH_CHUNK = 1000
 
 
-def _render_chunk(args: tuple[int, int, int, float]) -> tuple[GreyBatch, list[str]]:
-    seed, chunk, n, foreign_share = args
-    rng = np.random.default_rng([seed, chunk])
+def _render_chunk(
+    foreign_share: float, rng: np.random.Generator, _first: int, n: int
+) -> tuple[GreyBatch, list[str]]:
     images = np.zeros((n, INPUT_H, INPUT_W), np.uint8)
     texts: list[str] = []
     for i in range(n):
@@ -314,17 +316,7 @@ def make_synthetic(
     n: int, seed: int, workers: int = 1, foreign_share: float = 0.25
 ) -> tuple[GreyBatch, list[str]]:
     """`n` synthetic crops at the input size (rendering is the slow part, so it is done once)."""
-    jobs = [
-        (seed, k, min(SYNTH_CHUNK, n - start), foreign_share)
-        for k, start in enumerate(range(0, n, SYNTH_CHUNK))
-    ]
-    if workers > 1:
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            parts = pool.map(_render_chunk, jobs)
-    else:
-        parts = [_render_chunk(job) for job in jobs]
+    parts = render_in_chunks(functools.partial(_render_chunk, foreign_share), n, seed, SYNTH_CHUNK, workers)
     images = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, INPUT_H, INPUT_W), np.uint8)
     return images, [t for p in parts for t in p[1]]
 
@@ -337,6 +329,14 @@ def _torch() -> Any:
         return importlib.import_module("torch")
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise SystemExit("training needs torch: pip install -e '.[train]'") from exc
+
+
+def torch_device(name: str) -> Any:
+    """The torch device for `name`: ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto`` (a GPU if there is one)."""
+    torch = _torch()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 def build_model(widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 96)) -> Any:
@@ -473,9 +473,7 @@ def train(cfg: TrainConfig) -> Path:
     torch = _torch()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-    )
+    device = torch_device(cfg.device)
     rng = np.random.default_rng(cfg.seed)
     started = time.time()
     cfg.checkpoint.mkdir(parents=True, exist_ok=True)
