@@ -49,6 +49,11 @@ GREY = 114
 PREFIXES = ("carlong_", "Tgmt_", "Dieu_", "Hung_")
 #: images are cached with their longest side at most this many pixels
 CACHE_MAX_SIDE = 800
+#: layout of a region to ignore: no positive there, and no penalty for finding a plate there
+IGNORE = -1
+#: `--ignore-from`: a detection at least this sure that overlaps no labelled plate (IoU below
+#: IGNORE_IOU) is taken for a plate nobody labelled, grown by IGNORE_GROW on each side
+IGNORE_SCORE, IGNORE_IOU, IGNORE_GROW = 0.4, 0.1, 0.2
 
 
 # ----------------------------------------------------------------------------------------- model
@@ -137,7 +142,7 @@ class Sample:
     name: str
     image: Array  # BGR uint8
     corners: Array  # (K, 4, 2) float32 pixels, TL TR BR BL
-    layouts: Array  # (K,) int: 0 one-row, 1 two-row
+    layouts: Array  # (K,) int: 0 one-row, 1 two-row, IGNORE: a region that is neither plate nor background
 
 
 def read_yolo_polygons(label_file: Path, w: int, h: int) -> tuple[Array, Array]:
@@ -170,6 +175,38 @@ def load_split(split_dir: Path) -> list[Sample]:
             corners = corners * np.float32(scale)
         samples.append(Sample(img_path.name, image, corners, layouts))
     return samples
+
+
+def mark_unlabelled(samples: list[Sample], model: Path) -> int:
+    """Add IGNORE regions where detector `model` finds a plate that no label covers; returns how many.
+
+    The scenes are partly labelled: a street plate nobody labelled would otherwise be trained on as
+    background. Badges and signs the model takes for plates are ignored too (they are not penalised
+    either way), so only its sure detections are used.
+    """
+    from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
+    from matthan.recognizers.plates.scenes import iou_matrix
+
+    detector = PlateDetector(PlatesConfig(model_path=model, score_threshold=IGNORE_SCORE), reader=None)
+    added = 0
+    for i, s in enumerate(samples):
+        found = detector.detect(s.image)
+        if not len(found.boxes):
+            continue
+        boxes = np.asarray(found.boxes, np.float64)
+        labelled = np.array([[*c.min(0), *c.max(0)] for c in s.corners], np.float64).reshape(-1, 4)
+        overlap = iou_matrix(boxes, labelled).max(1) if len(labelled) else np.zeros(len(boxes))
+        regions = []
+        for x1, y1, x2, y2 in boxes[overlap < IGNORE_IOU]:
+            gx, gy = (x2 - x1) * IGNORE_GROW, (y2 - y1) * IGNORE_GROW
+            x1, y1, x2, y2 = x1 - gx, y1 - gy, x2 + gx, y2 + gy
+            regions.append([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
+        if regions:
+            corners = np.concatenate([s.corners, np.asarray(regions, np.float32)])
+            layouts = np.concatenate([s.layouts, np.full(len(regions), IGNORE, np.int64)])
+            samples[i] = Sample(s.name, s.image, corners, layouts)
+            added += len(regions)
+    return added
 
 
 #: synthetic scenes are rendered in chunks of this many (see `synth.parallel.render_in_chunks`)
@@ -227,7 +264,7 @@ class Augmenter:
     """Random affine crops at many plate scales, pasted plates, blur, darkness and colour jitter."""
 
     def __init__(self, samples: list[Sample], size: int, rng: random.Random) -> None:
-        self.samples = [s for s in samples if len(s.corners)]
+        self.samples = [s for s in samples if (s.layouts != IGNORE).any()]
         self.all = samples
         self.size = size
         self.rng = rng
@@ -237,9 +274,10 @@ class Augmenter:
         size = self.size
         corners, layouts = s.corners.copy(), s.layouts.copy()
         h, w = s.image.shape[:2]
+        plates = np.flatnonzero(layouts != IGNORE)
         # scale: half the time around the native scale, else a plate of random width (14-260 px)
-        if len(corners) and r.random() < 0.55:
-            k = r.randrange(len(corners))
+        if len(plates) and r.random() < 0.55:
+            k = int(plates[r.randrange(len(plates))])
             target = math.exp(r.uniform(math.log(14), math.log(260)))
             scale = target / max(float(_plate_width(corners[k])), 4.0)
             centre = corners[k].mean(0)
@@ -278,7 +316,7 @@ class Augmenter:
             vis_h = min(y2, size) - max(y1, 0)
             if vis_w <= 0 or vis_h <= 0:
                 continue
-            if vis_w * vis_h < 0.6 * (x2 - x1) * (y2 - y1):
+            if lay != IGNORE and vis_w * vis_h < 0.6 * (x2 - x1) * (y2 - y1):
                 # mostly cut off: grey it out so it is neither a positive nor a wrong negative
                 xa, ya = max(int(x1), 0), max(int(y1), 0)
                 img[ya : math.ceil(min(y2, size)), xa : math.ceil(min(x2, size))] = GREY
@@ -292,7 +330,8 @@ class Augmenter:
     def _paste(self, img: Array, corners: Array, layouts: Array) -> tuple[Array, Array, Array]:
         r = self.rng
         src = self.samples[r.randrange(len(self.samples))]
-        k = r.randrange(len(src.corners))
+        real = np.flatnonzero(src.layouts != IGNORE)
+        k = int(real[r.randrange(len(real))])
         sc = src.corners[k]
         pw = float(_plate_width(sc))
         if pw < 25:
@@ -354,14 +393,29 @@ class Augmenter:
 
 
 def make_targets(corners: Array, layouts: Array, size: int) -> dict[str, Array]:
-    """Heat map (1,H,W), layout (H,W), box (4,H,W) in pixels, corners (8,H,W), weights (H,W)."""
+    """Heat map (1,H,W), layout (H,W), box (4,H,W) in pixels, corners (8,H,W), weights (H,W), ignore (H,W).
+
+    Regions of layout IGNORE only set `ignore` (1 on the cells whose centre lies in them).
+    """
     g = size // STRIDE
+    ignore = np.zeros((g, g), np.float32)
+    ys, xs = np.mgrid[0:g, 0:g].astype(np.float32)
+    for c in corners[layouts == IGNORE]:
+        x1, y1 = c.min(0)
+        x2, y2 = c.max(0)
+        ignore[
+            ((xs + 0.5) * STRIDE >= x1)
+            & ((xs + 0.5) * STRIDE <= x2)
+            & ((ys + 0.5) * STRIDE >= y1)
+            & ((ys + 0.5) * STRIDE <= y2)
+        ] = 1.0
+    keep = layouts != IGNORE
+    corners, layouts = corners[keep], layouts[keep]
     heat = np.zeros((g, g), np.float32)
     reg_w = np.zeros((g, g), np.float32)
     box = np.zeros((4, g, g), np.float32)
     cor = np.zeros((8, g, g), np.float32)
     lay = np.zeros((g, g), np.float32)
-    ys, xs = np.mgrid[0:g, 0:g].astype(np.float32)
     px, py = (xs + 0.5) * STRIDE, (ys + 0.5) * STRIDE
     # large plates first so that small ones overwrite them where they overlap
     areas = [float(np.prod(c.max(0) - c.min(0))) for c in corners]
@@ -387,7 +441,8 @@ def make_targets(corners: Array, layouts: Array, size: int) -> dict[str, Array]:
         fy = (c[:, 1][:, None] - py[region][None]) / bh
         cor[:, region] = np.stack([fx, fy], 1).reshape(8, -1)
         lay[region] = float(layouts[i])
-    return {"heat": heat[None], "reg_w": reg_w, "box": box, "corners": cor, "layout": lay}
+    ignore[heat >= 1.0] = 0.0
+    return {"heat": heat[None], "reg_w": reg_w, "box": box, "corners": cor, "layout": lay, "ignore": ignore}
 
 
 # ------------------------------------------------------------------------------------------ loss
@@ -427,7 +482,8 @@ def compute_loss(out: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.T
     pos = gt.eq(1.0).float()
     neg_w = (1 - gt) ** 4
     pos_loss = -(torch.log(heat) * (1 - heat) ** 2 * pos).sum()
-    neg_loss = -(torch.log(1 - heat) * heat**2 * neg_w * (1 - pos)).sum()
+    keep = (1 - t["ignore"]).unsqueeze(1) if "ignore" in t else 1.0
+    neg_loss = -(torch.log(1 - heat) * heat**2 * neg_w * (1 - pos) * keep).sum()
     n_pos = pos.sum().clamp(min=1.0)
     l_heat = (pos_loss + neg_loss) / n_pos
 
@@ -611,6 +667,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--steps", type=int, default=0, help="stop after this many steps (smoke test)")
     p.add_argument(
+        "--ignore-from",
+        type=Path,
+        metavar="MODEL",
+        help="a plate detector (ONNX) whose sure detections that no label covers are left out of the loss "
+        "(plates nobody labelled); e.g. the previous release",
+    )
+    p.add_argument(
         "--publish",
         metavar="VERSION",
         help="do not train: copy OUT/model.onnx to models/plate-detector/VERSION/ and register it in the "
@@ -633,6 +696,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     samples = load_split(train_dir)  # never the valid/ split: it is for measuring only
     print(f"loaded {len(samples)} training images in {time.time() - t0:.0f} s", flush=True)
+    if args.ignore_from:
+        t0 = time.time()
+        n = mark_unlabelled(samples, args.ignore_from)
+        print(f"{n} unlabelled regions to ignore, found by {args.ignore_from} in {time.time() - t0:.0f} s")
     if args.synth:
         t0 = time.time()
         samples += synthetic_samples(args.synth, args.seed + 1000, workers=args.workers)

@@ -1,9 +1,13 @@
 """Train the plate reader and put it in the model store (``models/plate-reader/<version>/``).
 
-One command reproduces the shipped model on a 2-core CPU (about 85 minutes with one thread, rendering
-the synthetic plates included; with a GPU, ``--device cuda --workers 8`` takes a few minutes)::
+One command reproduces the shipped model on a 2-core CPU (the plain recipe takes about 85 minutes
+with one thread, rendering the synthetic plates included; with a GPU, ``--device cuda --workers 8``
+takes a few minutes); the shipped model adds self-training on the scenes' plates
+(:mod:`matthan.recognizers.plates.self_train`; see the card for its command and time)::
 
     python -m matthan.recognizers.plates.train_reader            # needs the `train` extra (torch)
+    python -m matthan.recognizers.plates.train_reader --threads 2 --workers 2 \
+        --self-train ../shared/datasets/vn-plate-scenes        # the shipped plate-reader
 
 Data: the real crops of ``../shared/datasets/vn-plate-crops`` with this folder's ``label_fixes.csv``
 applied, minus a validation part held out by a hash of the file name within each Vietnamese family
@@ -28,6 +32,7 @@ import functools
 import importlib
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -59,7 +64,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CROPS = REPO.parent / "shared" / "datasets" / "vn-plate-crops"
 VN_FAMILIES = ("xemay", "CarLongPlate", "ndata")
-VERSION = "2"
+VERSION = "3"
 #: what was tried on top of this version and not shipped (part of the card)
 NOT_SHIPPED = """\
 - Self-training on the scenes (2026-11-27): 1,830 plates of the vn-plate-scenes **train** split,
@@ -462,14 +467,21 @@ class TrainConfig:
     extra_crops: tuple[Path, ...] = ()
     #: start from these weights (a checkpoint's .pt) instead of random ones: fine-tuning
     init: Path | None = None
+    #: the scenes dataset: self-train on its train split's plates (see `self_train`)
+    self_train: Path | None = None
+    self_train_steps: int = 5000
+    self_train_lr: float = 5e-4
+    self_train_min_conf: float = 0.97
+    #: folder of the rendered synthetic plates' cache (default: `checkpoint`)
+    synthetic_cache: Path | None = None
 
 
 def _to_input(batch: GreyBatch) -> npt.NDArray[np.float32]:
     return np.stack([preprocess(img) for img in batch])
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Train, export and register the reader; returns the ONNX path."""
+def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
+    """Train, export (to the model store unless `export_to`), register; returns the ONNX path."""
     torch = _torch()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -502,7 +514,8 @@ def train(cfg: TrainConfig) -> Path:
     )
     val_truth = ["".join(row_targets(c.text, c.rows)) for c in val_crops]
 
-    cache = cfg.checkpoint / f"synthetic-v2-{cfg.synthetic}-{cfg.seed}-{cfg.foreign_share}.npz"
+    cache_name = f"synthetic-v2-{cfg.synthetic}-{cfg.seed}-{cfg.foreign_share}.npz"
+    cache = (cfg.synthetic_cache or cfg.checkpoint) / cache_name
     if cache.is_file():
         data = np.load(cache)
         synth_images, synth_texts = data["images"], [str(t) for t in data["texts"]]
@@ -573,7 +586,7 @@ def train(cfg: TrainConfig) -> Path:
     model = model.cpu().eval()
     train_minutes = (time.time() - started) / 60
     (cfg.checkpoint / "history.json").write_text(json.dumps(history, indent=1))
-    onnx_path = cfg.out / MODEL_NAME / VERSION / "model.onnx"
+    onnx_path = export_to or cfg.out / MODEL_NAME / VERSION / "model.onnx"
     export_onnx(model, onnx_path)
     if cfg.publish:
         publish(cfg, onnx_path, train_minutes, len(train_crops), history)
@@ -597,7 +610,12 @@ def _val_accuracy(model: Any, images: GreyBatch, truth: list[str]) -> float:
 
 
 def publish(
-    cfg: TrainConfig, onnx_path: Path, train_minutes: float, n_train: int, history: list[dict[str, float]]
+    cfg: TrainConfig,
+    onnx_path: Path,
+    train_minutes: float,
+    n_train: int,
+    history: list[dict[str, float]],
+    scene_crops: int = 0,
 ) -> None:
     """Measure the exported model on validation and foreign crops, write its card, register it."""
 
@@ -629,11 +647,23 @@ def publish(
         f"--steps {cfg.steps} --batch {cfg.batch} --synthetic {cfg.synthetic} --seed {cfg.seed}"
         + ("" if cfg.widths == TrainConfig.widths else " --widths " + ",".join(map(str, cfg.widths)))
         + ("" if cfg.foreign_share == TrainConfig.foreign_share else f" --foreign-share {cfg.foreign_share}")
-        + ("" if cfg.real_fraction == TrainConfig.real_fraction else f" --real-fraction {cfg.real_fraction}"),
+        + ("" if cfg.real_fraction == TrainConfig.real_fraction else f" --real-fraction {cfg.real_fraction}")
+        + ("" if cfg.threads == 1 else f" --threads {cfg.threads}")
+        + ("" if cfg.self_train is None else f" --self-train {_shown(cfg.self_train)}"),
         "data": {
             "real": "github vitocolerole/label_plate_number (no licence stated; research use), "
             f"{n_train} crops after label fixes, validation held out by name hash (1 in {HOLDOUT_MOD})",
             "synthetic": f"{cfg.synthetic} plates from matthan.recognizers.synth",
+            **(
+                {
+                    "self_training": f"{scene_crops} plates of the vn-plate-scenes train split (Roboflow "
+                    "Universe switer/lp-detection-fcvzv-lzvin, CC BY 4.0), cut along their labelled corners "
+                    f"and labelled by the stage-1 model where it read them in Vietnamese format with "
+                    f"confidence >= {cfg.self_train_min_conf}"
+                }
+                if cfg.self_train is not None
+                else {}
+            ),
         },
         "accuracy": {
             "validation": _short(val_summary),
@@ -648,6 +678,23 @@ def publish(
     card.write_text(_card_text(meta, val_summary, foreign_summary, history))
     register(cfg.out, MODEL_NAME, VERSION, onnx_path, meta)
     log.info("registered %s: %s", MODEL_NAME, json.dumps(meta["accuracy"]))
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository where it can be (as the recipe is run from there)."""
+    try:
+        return os.path.relpath(path.resolve(), REPO)
+    except ValueError:
+        return str(path)
+
+
+def _self_training_text(meta: dict[str, Any]) -> str:
+    if "self_training" not in meta["data"]:
+        return ""
+    return f"""Self-training (`matthan.recognizers.plates.self_train`): stage 1 is the plain recipe; then
+{meta["data"]["self_training"]}; stage 2 fine-tunes stage 1 with them added; the weights shipped are
+the average of stage 1's and stage 2's.
+"""
 
 
 def _short(summary: dict[str, Any]) -> dict[str, Any]:
@@ -696,8 +743,8 @@ accepts, or the raw reading flagged `format: unknown`.
   blur, low light, infrared-like grey, dirt, noise, JPEG).
 
 ## Recipe
-`{meta["recipe"]}` ({meta["train_minutes"]} minutes on one CPU thread). Needs the `train` extra.
-Validation exact match (greedy decoding) during training:
+`{meta["recipe"]}` ({meta["train_minutes"]} minutes on {meta["latency_cpu"]}). Needs the `train` extra.
+{_self_training_text(meta)}Validation exact match (greedy decoding) during training, by step:
 {", ".join(f"{int(h['step'])}: {h['val_exact_greedy']:.3f}" for h in history)}
 
 ## Measured (validation part, never trained on; labels after our fixes)
@@ -760,6 +807,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning)")
     parser.add_argument("--eval-every", type=int, default=cfg.eval_every)
     parser.add_argument(
+        "--self-train",
+        type=Path,
+        metavar="SCENES",
+        help="then self-train on the plates of this scenes dataset's train split (see self_train)",
+    )
+    parser.add_argument("--self-train-steps", type=int, default=cfg.self_train_steps)
+    parser.add_argument("--self-train-lr", type=float, default=cfg.self_train_lr)
+    parser.add_argument("--self-train-min-conf", type=float, default=cfg.self_train_min_conf)
+    parser.add_argument(
         "--publish-only",
         action="store_true",
         help="skip training: measure the model already in --out again, rewrite its card and manifest entry",
@@ -772,6 +828,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = TrainConfig(**options)
     if publish_only:
         republish(cfg)
+    elif cfg.self_train is not None:
+        from matthan.recognizers.plates import self_train  # imports this module
+
+        self_train.run(cfg)
     else:
         train(cfg)
     return 0

@@ -391,3 +391,54 @@ def test_synthetic_training_scenes_do_not_depend_on_the_worker_count(monkeypatch
     for a, b in zip(serial, parallel, strict=True):
         assert np.array_equal(a.image, b.image) and np.array_equal(a.corners, b.corners)
     assert not np.array_equal(serial[0].image, serial[2].image)
+
+
+def test_ignore_regions_are_neither_plate_nor_background() -> None:
+    """A region of layout IGNORE sets no positive and takes the background penalty off its cells."""
+    pytest.importorskip("torch")
+    import torch
+
+    from matthan.recognizers.plates import train_detector as td
+
+    plate = np.array([[20, 20], [80, 20], [80, 40], [20, 40]], np.float32)
+    region = np.array([[100, 100], [140, 100], [140, 120], [100, 120]], np.float32)
+    t = td.make_targets(np.stack([plate, region]), np.array([0, td.IGNORE]), 160)
+    assert t["heat"][0, 7, 12] == 1.0  # the plate's centre (50, 30) at stride 4
+    assert t["heat"][0, 25:30, 25:35].max() < 0.01  # nothing positive in the ignored region
+    assert t["ignore"][27, 30] == 1.0 and t["ignore"][7, 12] == 0.0 and t["ignore"].sum() == 50
+    # a network sure of a plate inside the ignored region is not penalised there
+    out = torch.zeros(1, 14, 40, 40)
+    out[0, 0] = -6.0
+    out[0, 0, 27, 30] = 6.0
+    targets = {k: torch.from_numpy(v[None]) for k, v in t.items()}
+    with_ignore, _ = td.compute_loss(out, targets)
+    targets["ignore"] = torch.zeros_like(targets["ignore"])
+    without, _ = td.compute_loss(out, targets)
+    assert float(with_ignore) < float(without) - 1.0
+
+
+def test_mark_unlabelled_finds_plates_nobody_labelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    from matthan.recognizers.plates import train_detector as td
+
+    model = resolve(MODEL_NAME, FIX_COMMAND).path
+    frame, (x1, y1, x2, y2) = _frame_with_plate()
+    labelled = np.array([[[x1, y1], [x2, y1], [x2, y2], [x1, y2]]], np.float32)
+    samples = [
+        td.Sample("a", frame, np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.int64)),
+        td.Sample("b", frame, labelled, np.array([0])),
+    ]
+    assert td.mark_unlabelled(samples, model) == 1
+    (region,) = samples[0].corners
+    assert samples[0].layouts.tolist() == [td.IGNORE]
+    assert region[:, 0].min() < x1 < x2 < region[:, 0].max()  # grown around the plate
+    assert len(samples[1].corners) == 1  # the labelled plate is not a region to ignore
+
+    # the training command: one of two images lost its label
+    data = _tiny_scene_dataset(tmp_path / "scenes", 2, layout=0)
+    (data / "train" / "labels" / "t_1.txt").unlink()
+    args = ["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch", "2"]
+    assert td.main([*args, "--steps", "2", "--size", "160", "--ignore-from", str(model)]) == 0
+    assert "1 unlabelled regions to ignore" in capsys.readouterr().out

@@ -1,0 +1,138 @@
+"""Self-training of the plate reader on the scenes: pseudo-labelling, weight averaging, the command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from matthan.recognizers.plates import self_train, train_reader
+from matthan.recognizers.plates.reader import MODEL_NAME, PlateReader
+from matthan.recognizers.synth.plates import render_plate
+
+pytest.importorskip("torch")  # the `train` extra
+
+
+def _scene(plates: list[tuple[str, int, int]], seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """A grey 640×480 frame with rendered plates (text, rows, width) pasted in a row, and YOLO labels."""
+    rng = np.random.default_rng(seed)
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame += rng.integers(0, 20, frame.shape, dtype=np.uint8)
+    lines, x = [], 20
+    for text, rows, width in plates:
+        plate = render_plate(text, rows, "white", rng, height_px=64).image
+        h = round(plate.shape[0] * width / plate.shape[1])
+        plate = cv2.resize(plate, (width, h), interpolation=cv2.INTER_AREA)
+        y = 100
+        frame[y : y + h, x : x + width] = plate
+        corners = [(x, y), (x + width, y), (x + width, y + h), (x, y + h)]
+        lines.append(f"{rows - 1} " + " ".join(f"{cx / 640:.6f} {cy / 480:.6f}" for cx, cy in corners))
+        x += width + 20
+    return frame, lines
+
+
+def _scenes(root: Path) -> Path:
+    """A scenes dataset: train/ with two frames (three plates, one of them too small), valid/ empty."""
+    split = root / "train"
+    (split / "images").mkdir(parents=True)
+    (split / "labels").mkdir()
+    (root / "valid" / "images").mkdir(parents=True)
+    scenes = {
+        "Dieu_0001": [("30A-123.45", 1, 260), ("29-B1\n123.45", 2, 150)],
+        "Hung_0002": [("51F-356.13", 1, 30)],
+    }
+    for k, (stem, plates) in enumerate(scenes.items()):
+        frame, lines = _scene(plates, seed=k)
+        cv2.imwrite(str(split / "images" / f"{stem}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        (split / "labels" / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_pseudo_label_keeps_confident_vietnamese_readings(tmp_path: Path) -> None:
+    scenes = _scenes(tmp_path / "scenes")
+    out = tmp_path / "crops"
+    stats = self_train.pseudo_label(PlateReader(), scenes / "train", out, min_conf=0.9)
+    assert stats["plates"] == 3 and stats["small"] == 1
+    with (out / "labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert stats["kept"] == len(rows) == 2, stats  # the shipped reader reads both large plates
+    assert {(r["text"], r["rows"]) for r in rows} == {("30A-123.45", "1"), ("29-B1\n123.45", "2")}
+    assert {r["family"] for r in rows} == {"scene-Dieu"}
+    for r in rows:
+        crop = cv2.imread(str(out / "images" / r["image"]))
+        assert crop is not None and crop.shape[1] > 150
+    # nothing is sure enough at a confidence above 1
+    assert self_train.pseudo_label(PlateReader(), scenes / "train", tmp_path / "none", 1.01)["kept"] == 0
+
+
+def test_average_weights() -> None:
+    import torch
+
+    a = {"w": torch.zeros(3), "n": torch.tensor(4)}
+    b = {"w": torch.full((3,), 2.0), "n": torch.tensor(9)}
+    avg = self_train.average_weights(a, b, 0.25)
+    assert torch.allclose(avg["w"], torch.full((3,), 0.5))
+    assert int(avg["n"]) == 4  # counters are not averaged
+    with pytest.raises(ValueError, match="same network"):
+        self_train.average_weights(a, {"w": b["w"]}, 0.5)
+
+
+def test_self_train_command_runs_three_stages_and_resumes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`train_reader --self-train SCENES`: stage 1, scene crops, stage 2, the average, exported."""
+    scenes = _scenes(tmp_path / "scenes")
+    crops = tmp_path / "crops"
+    (crops / "images").mkdir(parents=True)
+    lines = ["image,text,rows,layout,family,country,label_check"]
+    for i, (text, rows) in enumerate([("30A-123.45", 1), ("29-B1\n123.45", 2)] * 3):
+        cv2.imwrite(
+            str(crops / "images" / f"xemay{i}.jpg"),
+            render_plate(text, rows, "white", np.random.default_rng(i)).image,
+        )
+        layout = "two-line" if rows == 2 else "one-line"
+        lines.append(f'xemay{i}.jpg,"{text}",{rows},{layout},xemay,VN,grammar-ok')
+    (crops / "labels.csv").write_text("\n".join(lines) + "\n")
+    out, ckpt = tmp_path / "models", tmp_path / "ckpt"
+    args = ["--crops", str(crops), "--out", str(out), "--checkpoint", str(ckpt), "--no-publish"]
+    args += ["--device", "cpu", "--steps", "20", "--batch", "4", "--synthetic", "20", "--eval-every", "10"]
+    args += ["--widths", "8,8,16,16,16", "--self-train", str(scenes), "--self-train-steps", "20"]
+    args += ["--self-train-min-conf", "0"]
+    assert train_reader.main(args) == 0
+    for stage in ("stage1", "stage2"):
+        assert (ckpt / stage / "last.pt").is_file() and (ckpt / stage / "model.onnx").is_file()
+    history = json.loads((ckpt / "history.json").read_text())
+    assert [(h["stage"], h["step"]) for h in history] == [(1, 10), (1, 20), (2, 30), (2, 40)]
+    assert json.loads((ckpt / "scene-crops" / "done.json").read_text())["stats"]["plates"] == 3
+    shipped = out / MODEL_NAME / train_reader.VERSION / "model.onnx"
+    assert PlateReader(shipped).read(render_plate("30A-123.45", 1, "white", np.random.default_rng(0)).image)
+
+    # stage 2 moved the weights on from stage 1's
+    import torch
+
+    stage = [torch.load(ckpt / s / "last.pt")["model"] for s in ("stage1", "stage2")]
+    assert not torch.equal(stage[0]["head.weight"], stage[1]["head.weight"])
+
+    # a second run with the same settings trains nothing again; another stage-2 setting reruns stage 2
+    with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.self_train"):
+        assert train_reader.main(args) == 0
+    assert caplog.text.count("done before with the same settings") == 2
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.self_train"):
+        assert train_reader.main([*args, "--self-train-lr", "1e-4"]) == 0
+    assert caplog.text.count("done before with the same settings") == 1
+    # a new stage 1 makes new scene crops and a new stage 2
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.self_train"):
+        assert train_reader.main([*args, "--steps", "30"]) == 0
+    assert caplog.text.count("done before with the same settings") == 0
+
+
+def test_self_train_needs_a_scenes_dataset(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="--self-train takes the scenes dataset"):
+        self_train.run(train_reader.TrainConfig(self_train=tmp_path, checkpoint=tmp_path / "c"))
