@@ -69,7 +69,10 @@ VERSION = "3"
 NOT_SHIPPED = """\
 - plate-reader 2 (the plain recipe, one thread, 80.6 minutes): validation 0.963 (12 errors), foreign
   0, end to end on the 192 hand-read scene plates 0.922 (this model: 0.975 and 0.927, and 1 foreign
-  crop read in Vietnamese format until the decoder's forcing limit went from 3.0 to 1.0).
+  crop read in Vietnamese format until the decoder's forcing limit went from 3.0 to 1.0). The same
+  192 plates cut along their labelled corners and read by the reader alone (other cameras than the
+  crops'): plate-reader 2 0.969, this model 0.958 (8 errors, 7 of them on the `Hung_` street photos),
+  its stage 1 0.943. On these plates models differ by a few either way; none reaches 0.98.
 - A first self-training run by hand (2026-11-27; plate-reader 2 as stage 1, scene crops cut with a
   6 % / 14 % margin): stage 2 alone 0.960 on validation, 0.927 end to end; its average with stage 1
   0.966 and 0.943. This recipe in one command gave the numbers of this card: runs differ by a few
