@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from matthan.recognizers.base import Detections
+from matthan.recognizers.plates.detector import order_corners
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 IOU_MATCH = 0.5
@@ -110,6 +111,24 @@ def read_yolo_labels(label_dir: Path, images_dir: Path) -> list[LabelledPlate]:
             )
             rows.append(LabelledPlate(img_path.name, box))
     return rows
+
+
+def read_yolo_polygons(
+    label_file: Path, w: int, h: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Corners (K, 4, 2) in pixels and layouts (K,) from one YOLO-segmentation label file."""
+    corners, layouts = [], []
+    if label_file.is_file():
+        for line in label_file.read_text().splitlines():
+            v = line.split()
+            if len(v) < 7:
+                continue
+            pts = np.asarray(v[1:], np.float32).reshape(-1, 2) * np.array([w, h], np.float32)
+            corners.append(order_corners(pts))
+            layouts.append(int(float(v[0])))
+    if not corners:
+        return np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.int64)
+    return np.stack(corners).astype(np.float32), np.asarray(layouts, np.int64)
 
 
 def read_labels(path: Path, images_dir: Path) -> list[LabelledPlate]:

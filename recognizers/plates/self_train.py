@@ -37,7 +37,7 @@ from matthan.models import sha256_of
 from matthan.recognizers.plates import grammar
 from matthan.recognizers.plates.detector import rectify
 from matthan.recognizers.plates.reader import MODEL_NAME, PlateReader
-from matthan.recognizers.plates.train_detector import read_yolo_polygons
+from matthan.recognizers.plates.scenes import read_yolo_polygons
 from matthan.recognizers.plates.train_reader import (
     VERSION,
     TrainConfig,

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from matthan.recognizers.plates.detector import STRIDE, order_corners
+from matthan.recognizers.plates.scenes import read_yolo_polygons
 from matthan.recognizers.plates.train_reader import torch_device
 from matthan.recognizers.synth.parallel import render_in_chunks
 
@@ -143,22 +144,6 @@ class Sample:
     image: Array  # BGR uint8
     corners: Array  # (K, 4, 2) float32 pixels, TL TR BR BL
     layouts: Array  # (K,) int: 0 one-row, 1 two-row, IGNORE: a region that is neither plate nor background
-
-
-def read_yolo_polygons(label_file: Path, w: int, h: int) -> tuple[Array, Array]:
-    """Corners (K, 4, 2) in pixels and layouts (K,) from one YOLO-segmentation label file."""
-    corners, layouts = [], []
-    if label_file.is_file():
-        for line in label_file.read_text().splitlines():
-            v = line.split()
-            if len(v) < 7:
-                continue
-            pts = np.asarray(v[1:], np.float32).reshape(-1, 2) * np.array([w, h], np.float32)
-            corners.append(order_corners(pts))
-            layouts.append(int(float(v[0])))
-    if not corners:
-        return np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.int64)
-    return np.stack(corners).astype(np.float32), np.asarray(layouts, np.int64)
 
 
 def load_split(split_dir: Path) -> list[Sample]:
