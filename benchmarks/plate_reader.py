@@ -48,7 +48,13 @@ from matthan.recognizers.plates.evaluate import (
     split_of,
 )
 from matthan.recognizers.plates.reader import Image, PlateReader
-from matthan.recognizers.plates.scenes import iou_matrix, prefix_of, read_labels_csv, read_yolo_polygons
+from matthan.recognizers.plates.scenes import (
+    corner_boxes,
+    iou_matrix,
+    prefix_of,
+    read_labels_csv,
+    read_yolo_polygons,
+)
 
 HERE = Path(__file__).resolve().parent
 CROPS = HERE.parent.parent / "shared" / "datasets" / "vn-plate-crops"
@@ -145,7 +151,7 @@ def scene_crops(out_dir: Path) -> list[LabelRow]:
             continue
         h, w = frame.shape[:2]
         corners, _ = read_yolo_polygons(SCENES / "labels" / f"{Path(plate.image).stem}.txt", w, h)
-        boxes = np.array([[*c.min(0), *c.max(0)] for c in corners], np.float64).reshape(-1, 4)
+        boxes = corner_boxes(corners)
         if not len(boxes):
             continue
         k = int(iou_matrix(np.array([plate.box], np.float64), boxes)[0].argmax())

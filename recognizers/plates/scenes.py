@@ -131,6 +131,12 @@ def read_yolo_polygons(
     return np.stack(corners).astype(np.float32), np.asarray(layouts, np.int64)
 
 
+def corner_boxes(corners: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """Axis-aligned boxes (K, 4) x1 y1 x2 y2 around corners (K, 4, 2)."""
+    c = np.asarray(corners, np.float64).reshape(-1, 4, 2)
+    return np.concatenate([c.min(1), c.max(1)], axis=1)
+
+
 def read_labels(path: Path, images_dir: Path) -> list[LabelledPlate]:
     if path.is_dir():
         return read_yolo_labels(path, images_dir)

@@ -34,7 +34,6 @@ import cv2
 import numpy as np
 
 from matthan.models import sha256_of
-from matthan.recognizers.plates import grammar
 from matthan.recognizers.plates.detector import rectify
 from matthan.recognizers.plates.reader import MODEL_NAME, PlateReader
 from matthan.recognizers.plates.scenes import read_yolo_polygons
@@ -45,6 +44,7 @@ from matthan.recognizers.plates.train_reader import (
     build_model,
     export_onnx,
     load_crops,
+    load_extra_crops,
     publish,
     train,
     trainable,
@@ -123,13 +123,21 @@ def _settings(cfg: TrainConfig) -> dict[str, Any]:
     return settings
 
 
+def _done_before(marker: Path, key: str, value: Any) -> dict[str, Any] | None:
+    """The record in `marker` when it was written by a run whose `key` was `value`, else None."""
+    if not marker.is_file():
+        return None
+    record: dict[str, Any] = json.loads(marker.read_text())
+    return record if record.get(key) == value else None
+
+
 def _stage(cfg: TrainConfig) -> list[dict[str, float]]:
     """Train one stage unless its outputs are there from the same settings; returns its history."""
     done = cfg.checkpoint / "done.json"
     settings = _settings(cfg)
-    if done.is_file() and json.loads(done.read_text()).get("settings") == settings:
+    if (record := _done_before(done, "settings", settings)) is not None:
         log.info("%s: done before with the same settings, not run again", cfg.checkpoint)
-        history: list[dict[str, float]] = json.loads(done.read_text())["history"]
+        history: list[dict[str, float]] = record["history"]
         return history
     started = time.time()
     train(cfg, export_to=cfg.checkpoint / "model.onnx")
@@ -159,8 +167,8 @@ def run(cfg: TrainConfig) -> Path:
     marker = crops_dir / "done.json"
     labeller = stage1.checkpoint / "model.onnx"
     made_by = {"min_conf": cfg.self_train_min_conf, "model_sha256": sha256_of(labeller)}
-    if marker.is_file() and json.loads(marker.read_text())["made_by"] == made_by:
-        stats = json.loads(marker.read_text())["stats"]
+    if (record := _done_before(marker, "made_by", made_by)) is not None:
+        stats = record["stats"]
     else:
         if crops_dir.is_dir():
             shutil.rmtree(crops_dir)
@@ -194,6 +202,5 @@ def run(cfg: TrainConfig) -> Path:
     (root / "history.json").write_text(json.dumps(history, indent=1))
     if cfg.publish:
         n_train = sum(trainable(c) for c in load_crops(cfg.crops))
-        n_scene = sum(grammar.parse(c.text, rows=c.rows) is not None for c in load_crops(crops_dir, fixes={}))
-        publish(cfg, onnx_path, minutes, n_train, history, scene_crops=n_scene)
+        publish(cfg, onnx_path, minutes, n_train, history, scene_crops=len(load_extra_crops(crops_dir)))
     return onnx_path

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from matthan.recognizers.plates.detector import STRIDE, order_corners
-from matthan.recognizers.plates.scenes import read_yolo_polygons
+from matthan.recognizers.plates.scenes import corner_boxes, iou_matrix, read_yolo_polygons
 from matthan.recognizers.plates.train_reader import torch_device
 from matthan.recognizers.synth.parallel import render_in_chunks
 
@@ -170,7 +170,6 @@ def mark_unlabelled(samples: list[Sample], model: Path) -> int:
     either way), so only its sure detections are used.
     """
     from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
-    from matthan.recognizers.plates.scenes import iou_matrix
 
     detector = PlateDetector(PlatesConfig(model_path=model, score_threshold=IGNORE_SCORE), reader=None)
     added = 0
@@ -179,7 +178,7 @@ def mark_unlabelled(samples: list[Sample], model: Path) -> int:
         if not len(found.boxes):
             continue
         boxes = np.asarray(found.boxes, np.float64)
-        labelled = np.array([[*c.min(0), *c.max(0)] for c in s.corners], np.float64).reshape(-1, 4)
+        labelled = corner_boxes(s.corners)
         overlap = iou_matrix(boxes, labelled).max(1) if len(labelled) else np.zeros(len(boxes))
         regions = []
         for x1, y1, x2, y2 in boxes[overlap < IGNORE_IOU]:
@@ -385,15 +384,11 @@ def make_targets(corners: Array, layouts: Array, size: int) -> dict[str, Array]:
     g = size // STRIDE
     ignore = np.zeros((g, g), np.float32)
     ys, xs = np.mgrid[0:g, 0:g].astype(np.float32)
+    px, py = (xs + 0.5) * STRIDE, (ys + 0.5) * STRIDE  # cell centres in pixels
     for c in corners[layouts == IGNORE]:
         x1, y1 = c.min(0)
         x2, y2 = c.max(0)
-        ignore[
-            ((xs + 0.5) * STRIDE >= x1)
-            & ((xs + 0.5) * STRIDE <= x2)
-            & ((ys + 0.5) * STRIDE >= y1)
-            & ((ys + 0.5) * STRIDE <= y2)
-        ] = 1.0
+        ignore[(px >= x1) & (px <= x2) & (py >= y1) & (py <= y2)] = 1.0
     keep = layouts != IGNORE
     corners, layouts = corners[keep], layouts[keep]
     heat = np.zeros((g, g), np.float32)
@@ -401,7 +396,6 @@ def make_targets(corners: Array, layouts: Array, size: int) -> dict[str, Array]:
     box = np.zeros((4, g, g), np.float32)
     cor = np.zeros((8, g, g), np.float32)
     lay = np.zeros((g, g), np.float32)
-    px, py = (xs + 0.5) * STRIDE, (ys + 0.5) * STRIDE
     # large plates first so that small ones overwrite them where they overlap
     areas = [float(np.prod(c.max(0) - c.min(0))) for c in corners]
     for i in np.argsort(areas)[::-1]:
@@ -467,7 +461,7 @@ def compute_loss(out: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.T
     pos = gt.eq(1.0).float()
     neg_w = (1 - gt) ** 4
     pos_loss = -(torch.log(heat) * (1 - heat) ** 2 * pos).sum()
-    keep = (1 - t["ignore"]).unsqueeze(1) if "ignore" in t else 1.0
+    keep = (1 - t["ignore"]).unsqueeze(1)
     neg_loss = -(torch.log(1 - heat) * heat**2 * neg_w * (1 - pos) * keep).sum()
     n_pos = pos.sum().clamp(min=1.0)
     l_heat = (pos_loss + neg_loss) / n_pos

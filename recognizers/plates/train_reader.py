@@ -132,6 +132,11 @@ def load_crops(crops_dir: Path, fixes: dict[str, str] | None = None) -> list[Lab
     return out
 
 
+def load_extra_crops(crops_dir: Path) -> list[LabelledCrop]:
+    """An extra crop folder (no label fixes): the crops whose text the plate grammar accepts."""
+    return [c for c in load_crops(crops_dir, fixes={}) if grammar.parse(c.text, rows=c.rows) is not None]
+
+
 def label_rows(crops: Sequence[LabelledCrop]) -> list[LabelRow]:
     """Crops as rows for :mod:`.evaluate`."""
     return [LabelRow(c.image, c.text, {"family": c.family, "layout": c.layout}) for c in crops]
@@ -502,7 +507,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
     real_images = load_real_images(cfg.crops, train_crops)
     real_targets = [row_targets(c.text, c.rows) for c in train_crops]
     for extra_dir in cfg.extra_crops:
-        extra = [c for c in load_crops(extra_dir, fixes={}) if grammar.parse(c.text, rows=c.rows) is not None]
+        extra = load_extra_crops(extra_dir)
         real_images += load_real_images(extra_dir, extra)
         real_targets += [row_targets(c.text, c.rows) for c in extra]
         log.info("extra crops: %d from %s", len(extra), extra_dir)
@@ -858,7 +863,7 @@ def republish(cfg: TrainConfig) -> None:
     history = json.loads(history_file.read_text()) if history_file.is_file() else []
     n_train = sum(trainable(c) for c in load_crops(cfg.crops))
     scene_crops = cfg.checkpoint / "scene-crops"
-    n_scene = len(load_crops(scene_crops, fixes={})) if cfg.self_train and scene_crops.is_dir() else 0
+    n_scene = len(load_extra_crops(scene_crops)) if cfg.self_train and scene_crops.is_dir() else 0
     publish(cfg, onnx_path, float(manifest["train_minutes"]), n_train, history, scene_crops=n_scene)
 
 
