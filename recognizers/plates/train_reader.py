@@ -278,10 +278,17 @@ def foreign_text(rng: np.random.Generator) -> tuple[str, int]:
     return draw("X" * int(rng.integers(5, 9))), 1
 
 
-def synthetic_plate(rng: np.random.Generator, foreign_share: float = 0.25) -> tuple[GreyBatch, str]:
-    """One rendered, degraded plate cropped around its corners, and its printed text."""
+def synthetic_plate(
+    rng: np.random.Generator, foreign_share: float = 0.25, font_variety: float = 0.0
+) -> tuple[GreyBatch, str]:
+    """One rendered, degraded plate cropped around its corners, and its printed text.
+
+    A share `font_variety` of the plates is drawn in a random cut of the typeface (see
+    :func:`~matthan.recognizers.synth.plates.random_font`); with 0 the random stream is the one
+    plate-reader 3 was trained on.
+    """
     from matthan.recognizers.synth.augment import augment_plate
-    from matthan.recognizers.synth.plates import COLOURS, PlateShape, render_plate
+    from matthan.recognizers.synth.plates import COLOURS, DEFAULT_FONT, PlateShape, random_font, render_plate
 
     if rng.random() < foreign_share:
         text, rows = foreign_text(rng)
@@ -292,7 +299,8 @@ def synthetic_plate(rng: np.random.Generator, foreign_share: float = 0.25) -> tu
         text = info.text
         colour = info.colour if info.colour and rng.random() < 0.8 else str(rng.choice(COLOURS))
     shape: PlateShape | None = "car_square" if rows == 2 and rng.random() < 0.3 else None
-    plate = render_plate(text, rows, colour, rng, height_px=int(rng.integers(36, 72)), shape=shape)
+    font = random_font(rng) if font_variety > 0 and rng.random() < font_variety else DEFAULT_FONT
+    plate = render_plate(text, rows, colour, rng, height_px=int(rng.integers(36, 72)), shape=shape, font=font)
     view = augment_plate(plate.image, rng, strength=float(rng.uniform(0.3, 1.0)))
     x0, y0 = view.corners.min(axis=0)
     x1, y1 = view.corners.max(axis=0)
@@ -312,21 +320,22 @@ SYNTH_CHUNK = 1000
 
 
 def _render_chunk(
-    foreign_share: float, rng: np.random.Generator, _first: int, n: int
+    foreign_share: float, font_variety: float, rng: np.random.Generator, _first: int, n: int
 ) -> tuple[GreyBatch, list[str]]:
     images = np.zeros((n, INPUT_H, INPUT_W), np.uint8)
     texts: list[str] = []
     for i in range(n):
-        images[i], text = synthetic_plate(rng, foreign_share)
+        images[i], text = synthetic_plate(rng, foreign_share, font_variety)
         texts.append(text)
     return images, texts
 
 
 def make_synthetic(
-    n: int, seed: int, workers: int = 1, foreign_share: float = 0.25
+    n: int, seed: int, workers: int = 1, foreign_share: float = 0.25, font_variety: float = 0.0
 ) -> tuple[GreyBatch, list[str]]:
     """`n` synthetic crops at the input size (rendering is the slow part, so it is done once)."""
-    parts = render_in_chunks(functools.partial(_render_chunk, foreign_share), n, seed, SYNTH_CHUNK, workers)
+    render = functools.partial(_render_chunk, foreign_share, font_variety)
+    parts = render_in_chunks(render, n, seed, SYNTH_CHUNK, workers)
     images = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, INPUT_H, INPUT_W), np.uint8)
     return images, [t for p in parts for t in p[1]]
 
@@ -460,6 +469,8 @@ class TrainConfig:
     synthetic: int = 24000
     real_fraction: float = 0.5
     foreign_share: float = 0.4
+    #: share of synthetic plates drawn in a random cut of the typeface (stroke, spacing, width)
+    font_variety: float = 0.0
     widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 96)
     seed: int = 0
     threads: int = 1
@@ -519,7 +530,9 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
     )
     val_truth = ["".join(row_targets(c.text, c.rows)) for c in val_crops]
 
-    cache_name = f"synthetic-v2-{cfg.synthetic}-{cfg.seed}-{cfg.foreign_share}.npz"
+    cache_name = f"synthetic-v2-{cfg.synthetic}-{cfg.seed}-{cfg.foreign_share}" + (
+        f"-font{cfg.font_variety}.npz" if cfg.font_variety else ".npz"
+    )
     cache = (cfg.synthetic_cache or cfg.checkpoint) / cache_name
     if cache.is_file():
         data = np.load(cache)
@@ -527,7 +540,11 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
     else:
         t0 = time.time()
         synth_images, synth_texts = make_synthetic(
-            cfg.synthetic, cfg.seed + 1, workers=cfg.workers, foreign_share=cfg.foreign_share
+            cfg.synthetic,
+            cfg.seed + 1,
+            workers=cfg.workers,
+            foreign_share=cfg.foreign_share,
+            font_variety=cfg.font_variety,
         )
         np.savez(cache, images=synth_images, texts=np.array(synth_texts))
         log.info("rendered %d synthetic plates in %.0f s", cfg.synthetic, time.time() - t0)
@@ -653,6 +670,7 @@ def publish(
         + ("" if cfg.widths == TrainConfig.widths else " --widths " + ",".join(map(str, cfg.widths)))
         + ("" if cfg.foreign_share == TrainConfig.foreign_share else f" --foreign-share {cfg.foreign_share}")
         + ("" if cfg.real_fraction == TrainConfig.real_fraction else f" --real-fraction {cfg.real_fraction}")
+        + ("" if cfg.font_variety == TrainConfig.font_variety else f" --font-variety {cfg.font_variety}")
         + ("" if cfg.threads == 1 else f" --threads {cfg.threads}")
         + ("" if cfg.self_train is None else f" --self-train {_shown(cfg.self_train)}"),
         "data": {
@@ -805,6 +823,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--real-fraction", type=float, default=cfg.real_fraction)
     parser.add_argument("--foreign-share", type=float, default=cfg.foreign_share)
+    parser.add_argument(
+        "--font-variety",
+        type=float,
+        default=cfg.font_variety,
+        help="share of synthetic plates in a random cut of the typeface (0: the one cut)",
+    )
     parser.add_argument(
         "--widths",
         type=lambda v: tuple(int(x) for x in v.split(",")),

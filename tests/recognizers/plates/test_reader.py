@@ -443,11 +443,16 @@ def test_training_smoke_exports_a_model_the_reader_runs(
     assert reading.format in ("vn", "unknown")
     assert len(reading.char_confidences) == len(reading.normalised)
 
-    # fine-tuning: start from those weights, with a second crop folder trained on in full
+    # fine-tuning: start from those weights, with a second crop folder trained on in full, and
+    # synthetic plates in random cuts of the typeface (rendered apart: their own cache file)
     tuned = tmp_path / "tuned"
-    more = ["--init", str(ckpt / "last.pt"), "--extra-crops", str(crops)]
+    more = ["--init", str(ckpt / "last.pt"), "--extra-crops", str(crops), "--font-variety", "0.5"]
     with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.train_reader"):
         assert train_reader.main([*args[:3], str(tuned), *args[4:], *more]) == 0
+    assert sorted(p.name for p in ckpt.glob("synthetic-*.npz")) == [
+        "synthetic-v2-20-0-0.4-font0.5.npz",
+        "synthetic-v2-20-0-0.4.npz",
+    ]
     assert f"extra crops: 12 from {crops}" in caplog.text
     assert f"starting from {ckpt / 'last.pt'}" in caplog.text
     assert PlateReader(tuned / MODEL_NAME / train_reader.VERSION / "model.onnx").read(
@@ -455,6 +460,16 @@ def test_training_smoke_exports_a_model_the_reader_runs(
     )
     with pytest.raises(RuntimeError, match="size mismatch"):  # the weights must fit the network
         train_reader.main([*args[:3], str(tuned), *args[4:-1], "16,16,16,16,16", *more])
+
+
+def test_synthetic_font_variety_is_reproducible_and_changes_the_plates() -> None:
+    from matthan.recognizers.plates.train_reader import make_synthetic
+
+    plain, _ = make_synthetic(8, 1)
+    varied, texts = make_synthetic(8, 1, font_variety=1.0)
+    again, texts_again = make_synthetic(8, 1, font_variety=1.0, workers=2)
+    assert np.array_equal(varied, again) and texts == texts_again
+    assert not np.array_equal(plain, varied)
 
 
 SHARED_SCENES = SHARED_CROPS.parent / "vn-plate-scenes"

@@ -9,7 +9,7 @@ import pytest
 
 from matthan.recognizers.synth import augment
 from matthan.recognizers.synth.glyphs import GLYPHS, render_text
-from matthan.recognizers.synth.plates import SIZE_MM, render_plate
+from matthan.recognizers.synth.plates import DEFAULT_FONT, SIZE_MM, FontStyle, random_font, render_plate
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -85,6 +85,46 @@ def test_bad_plate_requests_raise(
 ) -> None:
     with expect:
         render_plate(text, rows, colour, _rng(), shape=shape)  # type: ignore[arg-type]
+
+
+def _ink_columns(image: np.ndarray) -> tuple[int, float]:
+    """Width of the text block (columns holding dark ink, border excluded) and the ink share."""
+    luma = image.astype(np.float32).mean(axis=2)
+    h, w = luma.shape
+    inner = luma[h // 5 : -h // 5, w // 25 : -w // 25] < 100
+    cols = np.flatnonzero(inner.any(axis=0))
+    return int(cols[-1] - cols[0]), float(inner.mean())
+
+
+def test_font_style_changes_the_cut_and_the_default_is_unchanged() -> None:
+    text = "30A-123.45"
+    default = render_plate(text, 1, "white", _rng(3), height_px=64).image
+    same = render_plate(text, 1, "white", _rng(3), height_px=64, font=DEFAULT_FONT).image
+    assert np.array_equal(default, same)
+    narrow = render_plate(text, 1, "white", _rng(3), height_px=64, font=FontStyle(condense=0.75)).image
+    heavy = render_plate(text, 1, "white", _rng(3), height_px=64, font=FontStyle(stroke=0.19)).image
+    thin = render_plate(text, 1, "white", _rng(3), height_px=64, font=FontStyle(stroke=0.09)).image
+    wide_block, _ = _ink_columns(default)
+    narrow_block, _ = _ink_columns(narrow)
+    assert narrow_block < 0.85 * wide_block
+    assert _ink_columns(heavy)[1] > 1.2 * _ink_columns(thin)[1]
+    # a two-row motorbike plate, whose text already fills the width, still gets narrower
+    bike = render_plate("29-B1\n123.45", 2, "white", _rng(3), height_px=64).image
+    bike_narrow = render_plate(
+        "29-B1\n123.45", 2, "white", _rng(3), height_px=64, font=FontStyle(condense=0.75)
+    )
+    assert _ink_columns(bike_narrow.image)[0] < 0.85 * _ink_columns(bike)[0]
+    for g in bike_narrow.glyphs:
+        assert 0 <= g.box[0] < g.box[2] <= bike_narrow.image.shape[1]
+
+
+def test_random_fonts_vary_within_plausible_cuts() -> None:
+    rng = _rng(5)
+    fonts = [random_font(rng) for _ in range(200)]
+    strokes = [f.stroke for f in fonts]
+    condense = [f.condense for f in fonts]
+    assert min(strokes) >= 0.09 and max(strokes) <= 0.19 and np.std(strokes) > 0.02
+    assert min(condense) >= 0.72 and max(condense) <= 1.1 and np.std(condense) > 0.05
 
 
 def test_every_glyph_draws_ink() -> None:
