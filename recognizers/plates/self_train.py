@@ -27,11 +27,13 @@ import logging
 import shutil
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from matthan.models import sha256_of
 from matthan.recognizers.plates.detector import rectify
@@ -58,15 +60,36 @@ MIN_WIDTH = 40
 AVERAGE_WEIGHT = 0.5
 
 
+def box_crop(
+    frame: npt.NDArray[np.uint8], corners: npt.NDArray[np.float32], margins: Sequence[float]
+) -> npt.NDArray[np.uint8]:
+    """The upright box around `corners` grown by `margins` (left, top, right, bottom; fractions of the
+    box), clipped to the frame: a plate as a box-only detector or a hand-drawn box would cut it."""
+    h, w = frame.shape[:2]
+    x1, y1 = corners.min(axis=0)
+    x2, y2 = corners.max(axis=0)
+    bw, bh = x2 - x1, y2 - y1
+    left, top = int(max(0, x1 - margins[0] * bw)), int(max(0, y1 - margins[1] * bh))
+    right, bottom = int(min(w, np.ceil(x2 + margins[2] * bw))), int(min(h, np.ceil(y2 + margins[3] * bh)))
+    return frame[top:bottom, left:right]
+
+
 def pseudo_label(
-    reader: PlateReader, split_dir: Path, out_dir: Path, min_conf: float, min_width: int = MIN_WIDTH
+    reader: PlateReader,
+    split_dir: Path,
+    out_dir: Path,
+    min_conf: float,
+    min_width: int = MIN_WIDTH,
+    boxes: bool = False,
 ) -> dict[str, int]:
     """Cut the labelled plates of one scenes split out, keep those `reader` reads confidently.
 
     Writes ``out_dir/images/*.jpg`` and ``out_dir/labels.csv`` (the columns of the crops dataset);
     returns counts: ``plates``, ``small``, ``unknown`` (not Vietnamese format), ``unsure`` (below
-    `min_conf`) and ``kept``.
+    `min_conf`) and ``kept``. With `boxes`, each kept plate is also written cut along its upright box
+    with 0-25 % more on each side (random, the same every run), labelled with the same reading.
     """
+    rng = np.random.default_rng(0)
     images_dir = out_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     stats: Counter[str] = Counter()
@@ -94,12 +117,18 @@ def pseudo_label(
                 continue
             name = f"{path.stem[:40]}_{k}.jpg"
             cv2.imwrite(str(images_dir / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            rows.append((name, reading.text, reading.rows, "scene-" + path.name.split("_")[0]))
+            family = "scene-" + path.name.split("_")[0]
+            rows.append((name, reading.text, reading.rows, family))
+            if boxes:
+                box_name = f"{path.stem[:40]}_{k}_box.jpg"
+                box = box_crop(frame, plate, [float(v) for v in rng.uniform(0.0, 0.25, 4)])
+                cv2.imwrite(str(images_dir / box_name), box, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                rows.append((box_name, reading.text, reading.rows, family))
     with (out_dir / "labels.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["image", "text", "rows", "family", "country"])
         writer.writerows([name, text, n_rows, family, "VN"] for name, text, n_rows, family in rows)
-    stats["kept"] = len(rows)
+    stats["kept"] = len(rows) // 2 if boxes else len(rows)
     return dict(stats)
 
 
@@ -166,14 +195,20 @@ def run(cfg: TrainConfig) -> Path:
     crops_dir = root / "scene-crops"
     marker = crops_dir / "done.json"
     labeller = stage1.checkpoint / "model.onnx"
-    made_by = {"min_conf": cfg.self_train_min_conf, "model_sha256": sha256_of(labeller)}
+    made_by: dict[str, Any] = {"min_conf": cfg.self_train_min_conf, "model_sha256": sha256_of(labeller)}
+    if cfg.loose_framing:
+        made_by["boxes"] = True
     if (record := _done_before(marker, "made_by", made_by)) is not None:
         stats = record["stats"]
     else:
         if crops_dir.is_dir():
             shutil.rmtree(crops_dir)
         stats = pseudo_label(
-            PlateReader(labeller, threads=cfg.threads), split_dir, crops_dir, cfg.self_train_min_conf
+            PlateReader(labeller, threads=cfg.threads),
+            split_dir,
+            crops_dir,
+            cfg.self_train_min_conf,
+            boxes=cfg.loose_framing,
         )
         marker.write_text(json.dumps({"made_by": made_by, "stats": stats}))
     log.info("scene crops: %s", stats)

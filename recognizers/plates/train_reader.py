@@ -183,16 +183,19 @@ def load_real_images(crops_dir: Path, crops: Sequence[LabelledCrop]) -> list[npt
     return out
 
 
-def jitter(grey: npt.NDArray[np.uint8], rng: np.random.Generator, strength: float = 1.0) -> GreyBatch:
+def jitter(
+    grey: npt.NDArray[np.uint8], rng: np.random.Generator, strength: float = 1.0, loose: bool = False
+) -> GreyBatch:
     """A randomly framed, tilted and degraded view of a crop, at the model's input size.
 
     Crops from a detector are looser or tighter than hand-made ones and never quite level, so the
-    frame moves by up to ~8 % of the plate each side and turns by up to ~4 degrees.
+    frame moves by up to ~8 % of the plate each side and turns by up to ~4 degrees; `loose` allows
+    frames up to 25 % wider and turns up to 8 degrees (crops cut by other systems' boxes).
     """
     h, w = grey.shape
     s = strength
-    scale = rng.uniform(1 - 0.10 * s, 1 + 0.12 * s, 2)
-    angle = np.deg2rad(rng.uniform(-4, 4) * s)
+    scale = rng.uniform(1 - 0.10 * s, 1 + (0.25 if loose else 0.12) * s, 2)
+    angle = np.deg2rad(rng.uniform(-1, 1) * (8 if loose else 4) * s)
     shear = rng.uniform(-0.15, 0.15) * s
     shift = rng.uniform(-0.06, 0.06, 2) * s * np.array([w, h])
     # output pixel offsets -> source pixel offsets: stretch, shear (italic-like slant), then turn
@@ -279,13 +282,14 @@ def foreign_text(rng: np.random.Generator) -> tuple[str, int]:
 
 
 def synthetic_plate(
-    rng: np.random.Generator, foreign_share: float = 0.25, font_variety: float = 0.0
+    rng: np.random.Generator, foreign_share: float = 0.25, font_variety: float = 0.0, loose: bool = False
 ) -> tuple[GreyBatch, str]:
     """One rendered, degraded plate cropped around its corners, and its printed text.
 
     A share `font_variety` of the plates is drawn in a random cut of the typeface (see
-    :func:`~matthan.recognizers.synth.plates.random_font`); with 0 the random stream is the one
-    plate-reader 3 was trained on.
+    :func:`~matthan.recognizers.synth.plates.random_font`); with `loose`, half of them are cut with
+    up to 30 % of their surroundings on each side, as another system's box would cut them. With 0
+    and False the random stream is the one plate-reader 3 was trained on.
     """
     from matthan.recognizers.synth.augment import augment_plate
     from matthan.recognizers.synth.plates import COLOURS, DEFAULT_FONT, PlateShape, random_font, render_plate
@@ -305,7 +309,7 @@ def synthetic_plate(
     x0, y0 = view.corners.min(axis=0)
     x1, y1 = view.corners.max(axis=0)
     pw, ph = x1 - x0, y1 - y0
-    m = rng.uniform(-0.03, 0.10, 4)
+    m = rng.uniform(0.0, 0.30, 4) if loose and rng.random() < 0.5 else rng.uniform(-0.03, 0.10, 4)
     ih, iw = view.image.shape[:2]
     left, top = int(max(0, x0 - m[0] * pw)), int(max(0, y0 - m[1] * ph))
     right, bottom = int(min(iw, x1 + m[2] * pw)), int(min(ih, y1 + m[3] * ph))
@@ -320,21 +324,26 @@ SYNTH_CHUNK = 1000
 
 
 def _render_chunk(
-    foreign_share: float, font_variety: float, rng: np.random.Generator, _first: int, n: int
+    foreign_share: float, font_variety: float, loose: bool, rng: np.random.Generator, _first: int, n: int
 ) -> tuple[GreyBatch, list[str]]:
     images = np.zeros((n, INPUT_H, INPUT_W), np.uint8)
     texts: list[str] = []
     for i in range(n):
-        images[i], text = synthetic_plate(rng, foreign_share, font_variety)
+        images[i], text = synthetic_plate(rng, foreign_share, font_variety, loose)
         texts.append(text)
     return images, texts
 
 
 def make_synthetic(
-    n: int, seed: int, workers: int = 1, foreign_share: float = 0.25, font_variety: float = 0.0
+    n: int,
+    seed: int,
+    workers: int = 1,
+    foreign_share: float = 0.25,
+    font_variety: float = 0.0,
+    loose: bool = False,
 ) -> tuple[GreyBatch, list[str]]:
     """`n` synthetic crops at the input size (rendering is the slow part, so it is done once)."""
-    render = functools.partial(_render_chunk, foreign_share, font_variety)
+    render = functools.partial(_render_chunk, foreign_share, font_variety, loose)
     parts = render_in_chunks(render, n, seed, SYNTH_CHUNK, workers)
     images = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, INPUT_H, INPUT_W), np.uint8)
     return images, [t for p in parts for t in p[1]]
@@ -471,6 +480,9 @@ class TrainConfig:
     foreign_share: float = 0.4
     #: share of synthetic plates drawn in a random cut of the typeface (stroke, spacing, width)
     font_variety: float = 0.0
+    #: also learn from loosely framed, more tilted crops: synthetic plates cut with their surroundings,
+    #: real crops framed wider and turned further, scene plates also cut along their upright boxes
+    loose_framing: bool = False
     widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 96)
     seed: int = 0
     threads: int = 1
@@ -530,8 +542,11 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
     )
     val_truth = ["".join(row_targets(c.text, c.rows)) for c in val_crops]
 
-    cache_name = f"synthetic-v2-{cfg.synthetic}-{cfg.seed}-{cfg.foreign_share}" + (
-        f"-font{cfg.font_variety}.npz" if cfg.font_variety else ".npz"
+    cache_name = (
+        f"synthetic-v2-{cfg.synthetic}-{cfg.seed}-{cfg.foreign_share}"
+        + (f"-font{cfg.font_variety}" if cfg.font_variety else "")
+        + ("-loose" if cfg.loose_framing else "")
+        + ".npz"
     )
     cache = (cfg.synthetic_cache or cfg.checkpoint) / cache_name
     if cache.is_file():
@@ -545,6 +560,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
             workers=cfg.workers,
             foreign_share=cfg.foreign_share,
             font_variety=cfg.font_variety,
+            loose=cfg.loose_framing,
         )
         np.savez(cache, images=synth_images, texts=np.array(synth_texts))
         log.info("rendered %d synthetic plates in %.0f s", cfg.synthetic, time.time() - t0)
@@ -566,7 +582,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         model.train()
         real_idx = rng.integers(0, len(real_images), n_real)
         synth_idx = rng.integers(0, len(synth_images), cfg.batch - n_real)
-        images = [jitter(real_images[i], rng) for i in real_idx]
+        images = [jitter(real_images[i], rng, loose=cfg.loose_framing) for i in real_idx]
         images += [photometric(synth_images[i], rng, 0.5) for i in synth_idx]
         targets = [real_targets[i] for i in real_idx] + [synth_targets[i] for i in synth_idx]
         x = torch.from_numpy(_to_input(np.stack(images))).to(device)
@@ -671,6 +687,7 @@ def publish(
         + ("" if cfg.foreign_share == TrainConfig.foreign_share else f" --foreign-share {cfg.foreign_share}")
         + ("" if cfg.real_fraction == TrainConfig.real_fraction else f" --real-fraction {cfg.real_fraction}")
         + ("" if cfg.font_variety == TrainConfig.font_variety else f" --font-variety {cfg.font_variety}")
+        + (" --loose-framing" if cfg.loose_framing else "")
         + ("" if cfg.threads == 1 else f" --threads {cfg.threads}")
         + ("" if cfg.self_train is None else f" --self-train {_shown(cfg.self_train)}"),
         "data": {
@@ -828,6 +845,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         default=cfg.font_variety,
         help="share of synthetic plates in a random cut of the typeface (0: the one cut)",
+    )
+    parser.add_argument(
+        "--loose-framing",
+        action="store_true",
+        help="also train on loosely framed, more tilted crops (as other systems' boxes cut them)",
     )
     parser.add_argument(
         "--widths",

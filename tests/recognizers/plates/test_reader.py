@@ -462,7 +462,7 @@ def test_training_smoke_exports_a_model_the_reader_runs(
         train_reader.main([*args[:3], str(tuned), *args[4:-1], "16,16,16,16,16", *more])
 
 
-def test_synthetic_font_variety_is_reproducible_and_changes_the_plates() -> None:
+def test_synthetic_font_variety_and_loose_framing_are_reproducible_and_change_the_plates() -> None:
     from matthan.recognizers.plates.train_reader import make_synthetic
 
     plain, _ = make_synthetic(8, 1)
@@ -470,6 +470,8 @@ def test_synthetic_font_variety_is_reproducible_and_changes_the_plates() -> None
     again, texts_again = make_synthetic(8, 1, font_variety=1.0, workers=2)
     assert np.array_equal(varied, again) and texts == texts_again
     assert not np.array_equal(plain, varied)
+    loose, loose_texts = make_synthetic(8, 1, loose=True)
+    assert loose_texts == make_synthetic(8, 1, loose=True)[1] and not np.array_equal(plain, loose)
 
 
 SHARED_SCENES = SHARED_CROPS.parent / "vn-plate-scenes"

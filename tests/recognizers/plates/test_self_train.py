@@ -70,6 +70,37 @@ def test_pseudo_label_keeps_confident_vietnamese_readings(tmp_path: Path) -> Non
     assert self_train.pseudo_label(PlateReader(), scenes / "train", tmp_path / "none", 1.01)["kept"] == 0
 
 
+def test_pseudo_label_also_cuts_upright_boxes_when_asked(tmp_path: Path) -> None:
+    scenes = _scenes(tmp_path / "scenes")
+    out = tmp_path / "crops"
+    stats = self_train.pseudo_label(PlateReader(), scenes / "train", out, min_conf=0.9, boxes=True)
+    with (out / "labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert stats["kept"] == 2 and len(rows) == 4
+    boxes = {r["image"]: r for r in rows if r["image"].endswith("_box.jpg")}
+    assert len(boxes) == 2
+    for r in rows:
+        if r["image"] in boxes:
+            continue
+        box = boxes[r["image"].replace(".jpg", "_box.jpg")]
+        assert (box["text"], box["rows"], box["family"]) == (r["text"], r["rows"], r["family"])
+        loose = cv2.imread(str(out / "images" / box["image"]))
+        assert loose is not None and loose.shape[1] > 150  # the plate's own box is 150-260 px wide
+    again = tmp_path / "again"
+    self_train.pseudo_label(PlateReader(), scenes / "train", again, min_conf=0.9, boxes=True)
+    for name in boxes:  # the same margins every run
+        first, second = (cv2.imread(str(d / "images" / name)) for d in (out, again))
+        assert np.array_equal(first, second)
+
+
+def test_box_crop_grows_the_upright_box_and_stays_in_the_frame() -> None:
+    frame = np.arange(100 * 200 * 3, dtype=np.uint32).reshape(100, 200, 3).astype(np.uint8)
+    corners = np.array([[50, 40], [110, 42], [112, 60], [52, 58]], np.float32)
+    assert self_train.box_crop(frame, corners, [0, 0, 0, 0]).shape == (20, 62, 3)
+    assert self_train.box_crop(frame, corners, [0.5, 0.5, 0.5, 0.5]).shape == (40, 124, 3)
+    assert self_train.box_crop(frame, corners, [2.0, 3.0, 2.0, 3.0]).shape == (100, 200, 3)
+
+
 def test_average_weights() -> None:
     import torch
 
