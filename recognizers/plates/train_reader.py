@@ -137,6 +137,11 @@ def load_extra_crops(crops_dir: Path) -> list[LabelledCrop]:
     return [c for c in load_crops(crops_dir, fixes={}) if grammar.parse(c.text, rows=c.rows) is not None]
 
 
+def count_scene_plates(crops_dir: Path) -> int:
+    """Plates in a self-training crop folder (a plate also cut along its upright box counts once)."""
+    return sum(not c.image.endswith("_box.jpg") for c in load_extra_crops(crops_dir))
+
+
 def label_rows(crops: Sequence[LabelledCrop]) -> list[LabelRow]:
     """Crops as rows for :mod:`.evaluate`."""
     return [LabelRow(c.image, c.text, {"family": c.family, "layout": c.layout}) for c in crops]
@@ -698,7 +703,12 @@ def publish(
                 {
                     "self_training": f"{scene_crops} plates of the vn-plate-scenes train split (Roboflow "
                     "Universe switer/lp-detection-fcvzv-lzvin, CC BY 4.0), cut along their labelled corners "
-                    f"and labelled by the stage-1 model where it read them in Vietnamese format with "
+                    + (
+                        "(and also along their upright boxes, 0-25 % larger each side) "
+                        if cfg.loose_framing
+                        else ""
+                    )
+                    + f"and labelled by the stage-1 model where it read them in Vietnamese format with "
                     f"confidence >= {cfg.self_train_min_conf}"
                 }
                 if cfg.self_train is not None
@@ -909,8 +919,16 @@ def republish(cfg: TrainConfig) -> None:
     history = json.loads(history_file.read_text()) if history_file.is_file() else []
     n_train = sum(trainable(c) for c in load_crops(cfg.crops))
     scene_crops = cfg.checkpoint / "scene-crops"
-    n_scene = len(load_extra_crops(scene_crops)) if cfg.self_train and scene_crops.is_dir() else 0
-    publish(cfg, onnx_path, float(manifest["train_minutes"]), n_train, history, scene_crops=n_scene)
+    n_scene = count_scene_plates(scene_crops) if cfg.self_train and scene_crops.is_dir() else 0
+    publish(cfg, onnx_path, _recorded_minutes(cfg, manifest), n_train, history, scene_crops=n_scene)
+
+
+def _recorded_minutes(cfg: TrainConfig, manifest: dict[str, Any]) -> float:
+    """Training time of a self-training run from its stages' records, else the registered one."""
+    records = [cfg.checkpoint / stage / "done.json" for stage in ("stage1", "stage2")]
+    if cfg.self_train is not None and all(r.is_file() for r in records):
+        return float(sum(json.loads(r.read_text())["minutes"] for r in records))
+    return float(manifest["train_minutes"])
 
 
 if __name__ == "__main__":

@@ -443,3 +443,11 @@ def test_mark_unlabelled_finds_plates_nobody_labelled(
     args = ["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch", "2"]
     assert td.main([*args, "--steps", "2", "--size", "160", "--ignore-from", str(model)]) == 0
     assert "1 unlabelled regions to ignore" in capsys.readouterr().out
+
+
+def test_box_crop_grows_the_upright_box_and_stays_in_the_frame() -> None:
+    frame = np.arange(100 * 200 * 3, dtype=np.uint32).reshape(100, 200, 3).astype(np.uint8)
+    corners = np.array([[50, 40], [110, 42], [112, 60], [52, 58]], np.float32)
+    assert scenes.box_crop(frame, corners, [0, 0, 0, 0]).shape == (20, 62, 3)
+    assert scenes.box_crop(frame, corners, [0.5, 0.5, 0.5, 0.5]).shape == (40, 124, 3)
+    assert scenes.box_crop(frame, corners, [2.0, 3.0, 2.0, 3.0]).shape == (100, 200, 3)

@@ -93,14 +93,6 @@ def test_pseudo_label_also_cuts_upright_boxes_when_asked(tmp_path: Path) -> None
         assert np.array_equal(first, second)
 
 
-def test_box_crop_grows_the_upright_box_and_stays_in_the_frame() -> None:
-    frame = np.arange(100 * 200 * 3, dtype=np.uint32).reshape(100, 200, 3).astype(np.uint8)
-    corners = np.array([[50, 40], [110, 42], [112, 60], [52, 58]], np.float32)
-    assert self_train.box_crop(frame, corners, [0, 0, 0, 0]).shape == (20, 62, 3)
-    assert self_train.box_crop(frame, corners, [0.5, 0.5, 0.5, 0.5]).shape == (40, 124, 3)
-    assert self_train.box_crop(frame, corners, [2.0, 3.0, 2.0, 3.0]).shape == (100, 200, 3)
-
-
 def test_average_weights() -> None:
     import torch
 
@@ -130,7 +122,7 @@ def test_self_train_command_runs_three_stages_and_resumes(
         lines.append(f'xemay{i}.jpg,"{text}",{rows},{layout},xemay,VN,grammar-ok')
     (crops / "labels.csv").write_text("\n".join(lines) + "\n")
     out, ckpt = tmp_path / "models", tmp_path / "ckpt"
-    args = ["--crops", str(crops), "--out", str(out), "--checkpoint", str(ckpt), "--no-publish"]
+    args = ["--crops", str(crops), "--out", str(out), "--checkpoint", str(ckpt)]
     args += ["--device", "cpu", "--steps", "20", "--batch", "4", "--synthetic", "20", "--eval-every", "10"]
     args += ["--widths", "8,8,16,16,16", "--self-train", str(scenes), "--self-train-steps", "20"]
     args += ["--self-train-min-conf", "0"]
@@ -142,6 +134,17 @@ def test_self_train_command_runs_three_stages_and_resumes(
     assert json.loads((ckpt / "scene-crops" / "done.json").read_text())["stats"]["plates"] == 3
     shipped = out / MODEL_NAME / train_reader.VERSION / "model.onnx"
     assert PlateReader(shipped).read(render_plate("30A-123.45", 1, "white", np.random.default_rng(0)).image)
+    entry = json.loads((out / "manifest.json").read_text())["models"][MODEL_NAME]
+    assert "--self-train" in entry["recipe"] and "self_training" in entry["data"]
+
+    # --publish-only measures the model again and takes the training time from the stages' records
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["models"][MODEL_NAME]["train_minutes"] = 999.0
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert train_reader.main([*args, "--publish-only"]) == 0
+    minutes = sum(json.loads((ckpt / s / "done.json").read_text())["minutes"] for s in ("stage1", "stage2"))
+    entry = json.loads((out / "manifest.json").read_text())["models"][MODEL_NAME]
+    assert entry["train_minutes"] == round(minutes, 1) < 999
 
     # stage 2 moved the weights on from stage 1's
     import torch
