@@ -44,10 +44,10 @@ from matthan.recognizers.plates.reader import (
 )
 
 SHARED_CROPS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "vn-plate-crops"
-#: Validation exact match of the shipped model (0.975 after our label fixes) minus an honest margin
+#: Validation exact match of the shipped model (0.957 after our label fixes) minus an honest margin
 #: for readings that change with onnxruntime builds or a retrained model of the same recipe.
 VALIDATION_FLOOR = 0.94
-#: Share of Czech/Croatian crops read as a valid Vietnamese plate: 0 is the goal and plate-reader 3
+#: Share of Czech/Croatian crops read as a valid Vietnamese plate: 0 is the goal and plate-reader 4
 #: measures 0 (398 crops); the ceiling allows 2 crops to flip with another onnxruntime build.
 FOREIGN_VN_FORMAT_CEILING = 0.005
 
@@ -475,19 +475,21 @@ def test_synthetic_font_variety_and_loose_framing_are_reproducible_and_change_th
 
 
 SHARED_SCENES = SHARED_CROPS.parent / "vn-plate-scenes"
-#: the reader alone on the 192 hand-read scene plates (other cameras): 0.958 measured with
-#: plate-reader 3 (0.969 with plate-reader 2; benchmarks/RESULTS.md); about 10 plates of margin.
-SCENE_PLATES_FLOOR = 0.90
+#: the reader alone on the 192 hand-read scene plates (other cameras), cut along their labelled
+#: corners: 0.969 measured with plate-reader 4 (plate-reader 3: 0.958; benchmarks/RESULTS.md), and
+#: along their upright boxes 10 % larger: 0.969 (plate-reader 3: 0.854); about 9 plates of margin.
+SCENE_PLATE_FLOORS = {"corners": 0.92, "box": 0.92}
 
 
 @pytest.mark.skipif(not SHARED_SCENES.is_dir(), reason="../shared/datasets/vn-plate-scenes is absent")
-def test_scene_plates_cut_along_their_corners_floor(reader: PlateReader, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cut", sorted(SCENE_PLATE_FLOORS))
+def test_scene_plates_floor(reader: PlateReader, tmp_path: Path, cut: str) -> None:
     from matthan.benchmarks.plate_reader import scene_crops
     from matthan.recognizers.plates.evaluate import evaluate_reader
 
-    rows = scene_crops(tmp_path)
+    rows = scene_crops(tmp_path, cut)
     assert len(rows) == 192
     assert {r.extra["family"] for r in rows} == {"Dieu_", "Hung_", "Tgmt_", "carlong_"}
     assert len({r.image for r in rows}) == 192  # one crop per plate
     summary = evaluate_reader(reader, tmp_path, rows)
-    assert summary["exact_match"] >= SCENE_PLATES_FLOOR, summary
+    assert summary["exact_match"] >= SCENE_PLATE_FLOORS[cut], summary
