@@ -76,7 +76,7 @@ def pseudo_label(
     rng = np.random.default_rng(0)
     images_dir = out_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
-    stats: Counter[str] = Counter()
+    stats: Counter[str] = Counter(kept=0)
     rows: list[tuple[str, str, int, str]] = []
     for path in sorted((split_dir / "images").glob("*.jpg")):
         image = cv2.imread(str(path))
@@ -102,6 +102,7 @@ def pseudo_label(
             name = f"{path.stem[:40]}_{k}.jpg"
             cv2.imwrite(str(images_dir / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
             family = "scene-" + path.name.split("_")[0]
+            stats["kept"] += 1
             rows.append((name, reading.text, reading.rows, family))
             if boxes:
                 box_name = f"{path.stem[:40]}_{k}_box.jpg"
@@ -112,7 +113,6 @@ def pseudo_label(
         writer = csv.writer(f)
         writer.writerow(["image", "text", "rows", "family", "country"])
         writer.writerows([name, text, n_rows, family, "VN"] for name, text, n_rows, family in rows)
-    stats["kept"] = len(rows) // 2 if boxes else len(rows)
     return dict(stats)
 
 
