@@ -123,6 +123,10 @@ def average_weights(a: dict[str, Any], b: dict[str, Any], weight: float) -> dict
     return {k: a[k] * (1 - weight) + b[k] * weight if a[k].is_floating_point() else a[k] for k in a}
 
 
+#: settings added to `TrainConfig` after runs were recorded, and their defaults (the old behaviour)
+_LATER_SETTINGS: dict[str, Any] = {"loose_real": 1.0, "glyph_variety": 0.0}
+
+
 def _settings(cfg: TrainConfig) -> dict[str, Any]:
     """What decides a stage's outcome: its settings and the very weights it starts from."""
     settings = {
@@ -131,6 +135,9 @@ def _settings(cfg: TrainConfig) -> dict[str, Any]:
         if k not in ("threads", "workers", "device", "publish", "out", "eval_every")
         and not k.startswith("self_train")  # a stage's settings are its own, not the next stage's
     }
+    for key, default in _LATER_SETTINGS.items():
+        if settings[key] == default:
+            del settings[key]  # a setting added after a run, left at its default, keeps that run's record
     if cfg.init is not None:
         settings["init_sha256"] = sha256_of(cfg.init)
     return settings

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import functools
 import importlib
 import json
@@ -293,17 +294,29 @@ def foreign_text(rng: np.random.Generator) -> tuple[str, int]:
 
 
 def synthetic_plate(
-    rng: np.random.Generator, foreign_share: float = 0.25, font_variety: float = 0.0, loose: bool = False
+    rng: np.random.Generator,
+    foreign_share: float = 0.25,
+    font_variety: float = 0.0,
+    loose: bool = False,
+    glyph_variety: float = 0.0,
 ) -> tuple[GreyBatch, str]:
     """One rendered, degraded plate cropped around its corners, and its printed text.
 
     A share `font_variety` of the plates is drawn in a random cut of the typeface (see
     :func:`~matthan.recognizers.synth.plates.random_font`); with `loose`, half of them are cut with
-    up to 30 % of their surroundings on each side, as another system's box would cut them. With 0
-    and False the random stream is the one plate-reader 3 was trained on.
+    up to 30 % of their surroundings on each side, as another system's box would cut them; each glyph
+    with another cut (the open 4, the long-flagged 1) is drawn in it with probability `glyph_variety`.
+    With 0, False and 0 the random stream is the one plate-reader 3 was trained on.
     """
     from matthan.recognizers.synth.augment import augment_plate
-    from matthan.recognizers.synth.plates import COLOURS, DEFAULT_FONT, PlateShape, random_font, render_plate
+    from matthan.recognizers.synth.plates import (
+        COLOURS,
+        DEFAULT_FONT,
+        PlateShape,
+        random_alternates,
+        random_font,
+        render_plate,
+    )
 
     if rng.random() < foreign_share:
         text, rows = foreign_text(rng)
@@ -315,6 +328,8 @@ def synthetic_plate(
         colour = info.colour if info.colour and rng.random() < 0.8 else str(rng.choice(COLOURS))
     shape: PlateShape | None = "car_square" if rows == 2 and rng.random() < 0.3 else None
     font = random_font(rng) if font_variety > 0 and rng.random() < font_variety else DEFAULT_FONT
+    if glyph_variety > 0:  # no draw at 0: older recipes keep their random stream
+        font = dataclasses.replace(font, alternates=random_alternates(rng, glyph_variety))
     plate = render_plate(text, rows, colour, rng, height_px=int(rng.integers(36, 72)), shape=shape, font=font)
     view = augment_plate(plate.image, rng, strength=float(rng.uniform(0.3, 1.0)))
     x0, y0 = view.corners.min(axis=0)
@@ -335,12 +350,18 @@ SYNTH_CHUNK = 1000
 
 
 def _render_chunk(
-    foreign_share: float, font_variety: float, loose: bool, rng: np.random.Generator, _first: int, n: int
+    foreign_share: float,
+    font_variety: float,
+    loose: bool,
+    glyph_variety: float,
+    rng: np.random.Generator,
+    _first: int,
+    n: int,
 ) -> tuple[GreyBatch, list[str]]:
     images = np.zeros((n, INPUT_H, INPUT_W), np.uint8)
     texts: list[str] = []
     for i in range(n):
-        images[i], text = synthetic_plate(rng, foreign_share, font_variety, loose)
+        images[i], text = synthetic_plate(rng, foreign_share, font_variety, loose, glyph_variety)
         texts.append(text)
     return images, texts
 
@@ -352,9 +373,10 @@ def make_synthetic(
     foreign_share: float = 0.25,
     font_variety: float = 0.0,
     loose: bool = False,
+    glyph_variety: float = 0.0,
 ) -> tuple[GreyBatch, list[str]]:
     """`n` synthetic crops at the input size (rendering is the slow part, so it is done once)."""
-    render = functools.partial(_render_chunk, foreign_share, font_variety, loose)
+    render = functools.partial(_render_chunk, foreign_share, font_variety, loose, glyph_variety)
     parts = render_in_chunks(render, n, seed, SYNTH_CHUNK, workers)
     images = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, INPUT_H, INPUT_W), np.uint8)
     return images, [t for p in parts for t in p[1]]
@@ -494,6 +516,10 @@ class TrainConfig:
     #: also learn from loosely framed, more tilted crops: synthetic plates cut with their surroundings,
     #: real crops framed wider and turned further, scene plates also cut along their upright boxes
     loose_framing: bool = False
+    #: with `loose_framing`, the share of real crops framed loosely (the others as without it)
+    loose_real: float = 1.0
+    #: chance that a synthetic plate draws each glyph that has another cut in that cut (open 4, long 1)
+    glyph_variety: float = 0.0
     widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 96)
     seed: int = 0
     threads: int = 1
@@ -513,6 +539,13 @@ class TrainConfig:
     self_train_min_conf: float = 0.97
     #: folder of the rendered synthetic plates' cache (default: `checkpoint`)
     synthetic_cache: Path | None = None
+
+
+def _loose_real(cfg: TrainConfig, rng: np.random.Generator) -> bool:
+    # no draw at share 1.0, so runs from before `loose_real` keep their random stream
+    if not cfg.loose_framing or cfg.loose_real >= 1.0:
+        return cfg.loose_framing
+    return bool(rng.random() < cfg.loose_real)
 
 
 def _to_input(batch: GreyBatch) -> npt.NDArray[np.float32]:
@@ -557,6 +590,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         f"synthetic-v2-{cfg.synthetic}-{cfg.seed}-{cfg.foreign_share}"
         + (f"-font{cfg.font_variety}" if cfg.font_variety else "")
         + ("-loose" if cfg.loose_framing else "")
+        + (f"-glyph{cfg.glyph_variety}" if cfg.glyph_variety else "")
         + ".npz"
     )
     cache = (cfg.synthetic_cache or cfg.checkpoint) / cache_name
@@ -572,6 +606,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
             foreign_share=cfg.foreign_share,
             font_variety=cfg.font_variety,
             loose=cfg.loose_framing,
+            glyph_variety=cfg.glyph_variety,
         )
         np.savez(cache, images=synth_images, texts=np.array(synth_texts))
         log.info("rendered %d synthetic plates in %.0f s", cfg.synthetic, time.time() - t0)
@@ -593,7 +628,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         model.train()
         real_idx = rng.integers(0, len(real_images), n_real)
         synth_idx = rng.integers(0, len(synth_images), cfg.batch - n_real)
-        images = [jitter(real_images[i], rng, loose=cfg.loose_framing) for i in real_idx]
+        images = [jitter(real_images[i], rng, loose=_loose_real(cfg, rng)) for i in real_idx]
         images += [photometric(synth_images[i], rng, 0.5) for i in synth_idx]
         targets = [real_targets[i] for i in real_idx] + [synth_targets[i] for i in synth_idx]
         x = torch.from_numpy(_to_input(np.stack(images))).to(device)
@@ -867,6 +902,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--loose-framing",
         action="store_true",
         help="also train on loosely framed, more tilted crops (as other systems' boxes cut them)",
+    )
+    parser.add_argument(
+        "--loose-real",
+        type=float,
+        default=cfg.loose_real,
+        help="with --loose-framing, the share of real crops framed loosely (default: all)",
+    )
+    parser.add_argument(
+        "--glyph-variety",
+        type=float,
+        default=cfg.glyph_variety,
+        help="chance that a synthetic plate draws each glyph with another cut in it (the open 4, the long 1)",
     )
     parser.add_argument(
         "--widths",

@@ -118,6 +118,15 @@ def _build() -> dict[str, list[Stroke]]:
 
 GLYPHS: dict[str, list[Stroke]] = _build()
 
+#: Other cuts of some glyphs seen on real plates, drawn instead of `GLYPHS` where asked for (`render_text`'s
+#: `alternates`): the open 4 (its slanted stroke stops short of the upright, which starts a third of the
+#: way down) and the 1 with a long flag reaching a third of the way down. Without them a reader trained on
+#: the closed 4 and the short-flagged 1 reads real ones as 7.
+ALTERNATES: dict[str, list[Stroke]] = {
+    "4": [[(0.45, 0.0), (0.0, 0.7), (1.0, 0.7)], [(0.74, 0.34), (0.74, 1.0)]],
+    "1": [[(0.0, 0.34), (0.62, 0.0), (0.62, 1.0)]],
+}
+
 #: Glyph width as a fraction of its height (before the stroke is added).
 _WIDTH = {"-": 0.24, ".": 0.04, " ": 0.22, "M": 0.46, "W": 0.48, "Đ": 0.42}
 _DEFAULT_WIDTH = 0.37
@@ -180,10 +189,18 @@ def _stroke_polyline(mask: npt.NDArray[np.uint8], pts: npt.NDArray[np.float64], 
         cv2.circle(mask, tuple(int(v) for v in _fixed(p)), round(r * _ONE), 255, -1, cv2.LINE_AA, _SHIFT)
 
 
-def render_text(text: str, height: int, *, stroke: float = 0.14, spacing: float = 0.11) -> TextMask:
+def render_text(
+    text: str,
+    height: int,
+    *,
+    stroke: float = 0.14,
+    spacing: float = 0.11,
+    alternates: frozenset[str] = frozenset(),
+) -> TextMask:
     """Draw one row of `text` `height` pixels tall at its natural (unsqueezed) width.
 
-    `stroke` and `spacing` are fractions of the height. Callers that must fit a narrower box resize the
+    `stroke` and `spacing` are fractions of the height; characters in `alternates` are drawn in their
+    other cut (`ALTERNATES`). Callers that must fit a narrower box resize the
     mask horizontally, which thins vertical strokes the way a condensed cut does.
     """
     h = float(height)
@@ -208,7 +225,8 @@ def render_text(text: str, height: int, *, stroke: float = 0.14, spacing: float 
                 cv2.LINE_AA,
                 _SHIFT,
             )
-        for stroke_pts in GLYPHS.get(ch, []) if ch != "." else []:
+        shape = ALTERNATES[ch] if ch in alternates and ch in ALTERNATES else GLYPHS.get(ch, [])
+        for stroke_pts in shape if ch != "." else []:
             pts = np.array([(ox + u * inner_w, oy + v * inner_h) for u, v in stroke_pts], np.float64)
             _stroke_polyline(mask, pts, t)
         boxes.append(GlyphBox(ch, x, 0.0, x + w, h))

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .glyphs import render_text, supported
+from .glyphs import ALTERNATES, render_text, supported
 
 Image = npt.NDArray[np.uint8]
 PlateColour = Literal["white", "yellow", "blue", "red"]
@@ -96,11 +96,13 @@ class RenderedPlate:
 @dataclass(frozen=True)
 class FontStyle:
     """How the typeface is cut: stroke width and letter gap (fractions of the text height), and a
-    horizontal scale of the glyphs (below 1: condensed, as on older plates and some makers' stamps)."""
+    horizontal scale of the glyphs (below 1: condensed, as on older plates and some makers' stamps),
+    and the characters drawn in their other cut (see `glyphs.ALTERNATES`: the open 4, the long-flagged 1)."""
 
     stroke: float = 0.14
     spacing: float = 0.11
     condense: float = 1.0
+    alternates: frozenset[str] = frozenset()
 
 
 #: the typeface drawn when no style is asked for
@@ -119,6 +121,11 @@ def random_font(rng: np.random.Generator) -> FontStyle:
         spacing=float(rng.uniform(0.05, 0.16)),
         condense=float(rng.uniform(0.72, 1.1)),
     )
+
+
+def random_alternates(rng: np.random.Generator, share: float) -> frozenset[str]:
+    """Each glyph that has another cut (`glyphs.ALTERNATES`) drawn in it with probability `share`."""
+    return frozenset(ch for ch in sorted(ALTERNATES) if rng.random() < share)
 
 
 def split_rows(text: str, rows: int) -> list[str]:
@@ -196,7 +203,9 @@ def render_plate(
     avail_w = W * (1 - 2 * layout.margin_x)
     glyphs: list[GlyphLabel] = []
     for row, line in enumerate(lines):
-        tm = render_text(line, round(char_h), stroke=font.stroke, spacing=font.spacing)
+        tm = render_text(
+            line, round(char_h), stroke=font.stroke, spacing=font.spacing, alternates=font.alternates
+        )
         th, tw = tm.mask.shape
         # squeezed to fit the plate first, then condensed (or widened while there is room)
         fit = min(avail_w / tw, min(1.0, avail_w / tw) * font.condense)

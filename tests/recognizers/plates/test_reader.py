@@ -472,6 +472,24 @@ def test_synthetic_font_variety_and_loose_framing_are_reproducible_and_change_th
     assert not np.array_equal(plain, varied)
     loose, loose_texts = make_synthetic(8, 1, loose=True)
     assert loose_texts == make_synthetic(8, 1, loose=True)[1] and not np.array_equal(plain, loose)
+    # glyph variety 0 draws nothing: the older recipes' plates are unchanged
+    assert np.array_equal(plain, make_synthetic(8, 1, glyph_variety=0.0)[0])
+    cuts, _ = make_synthetic(8, 1, glyph_variety=1.0)
+    assert np.array_equal(cuts, make_synthetic(8, 1, glyph_variety=1.0, workers=2)[0])
+    assert not np.array_equal(plain, cuts)
+
+
+def test_loose_real_share_frames_that_share_of_real_crops_loosely() -> None:
+    from matthan.recognizers.plates.train_reader import TrainConfig, _loose_real
+
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    assert _loose_real(TrainConfig(loose_framing=True), rng) is True
+    assert _loose_real(TrainConfig(loose_framing=False, loose_real=0.5), rng) is False
+    assert rng.bit_generator.state == state  # no draw: older recipes keep their random stream
+    cfg = TrainConfig(loose_framing=True, loose_real=0.3)
+    share = np.mean([_loose_real(cfg, rng) for _ in range(2000)])
+    assert 0.26 < share < 0.34
 
 
 SHARED_SCENES = SHARED_CROPS.parent / "vn-plate-scenes"

@@ -105,6 +105,16 @@ def test_average_weights() -> None:
         self_train.average_weights(a, {"w": b["w"]}, 0.5)
 
 
+def test_settings_added_later_keep_older_records_while_at_their_default() -> None:
+    cfg = train_reader.TrainConfig()
+    plain = self_train._settings(cfg)
+    assert not set(self_train._LATER_SETTINGS) & set(plain)  # recorded as runs before them were
+    for key, default in self_train._LATER_SETTINGS.items():
+        assert getattr(cfg, key) == default
+    changed = self_train._settings(train_reader.TrainConfig(loose_real=0.3, glyph_variety=0.5))
+    assert changed == {**plain, "loose_real": 0.3, "glyph_variety": 0.5}
+
+
 def test_self_train_command_runs_three_stages_and_resumes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from matthan.recognizers.synth import augment
-from matthan.recognizers.synth.glyphs import GLYPHS, render_text
-from matthan.recognizers.synth.plates import DEFAULT_FONT, SIZE_MM, FontStyle, random_font, render_plate
+from matthan.recognizers.synth.glyphs import ALTERNATES, GLYPHS, render_text
+from matthan.recognizers.synth.plates import (
+    DEFAULT_FONT,
+    SIZE_MM,
+    FontStyle,
+    random_alternates,
+    random_font,
+    render_plate,
+)
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -125,6 +132,41 @@ def test_random_fonts_vary_within_plausible_cuts() -> None:
     condense = [f.condense for f in fonts]
     assert min(strokes) >= 0.09 and max(strokes) <= 0.19 and np.std(strokes) > 0.02
     assert min(condense) >= 0.72 and max(condense) <= 1.1 and np.std(condense) > 0.05
+
+
+def _ink(mask: np.ndarray, u0: float, u1: float, v0: float, v1: float) -> float:
+    """Mean coverage of a region of a glyph mask given in fractions of its width and height."""
+    h, w = mask.shape
+    return float(mask[round(v0 * h) : round(v1 * h), round(u0 * w) : round(u1 * w)].mean())
+
+
+def test_alternate_cuts_open_the_4_and_lengthen_the_flag_of_the_1() -> None:
+    closed, opened = render_text("4", 80).mask, render_text("4", 80, alternates=frozenset("4")).mask
+    # the closed 4's upright reaches the top; the open one's starts about a third of the way down
+    assert _ink(closed, 0.6, 0.9, 0.0, 0.2) > 60 and _ink(opened, 0.6, 0.9, 0.0, 0.2) < 10
+    assert _ink(opened, 0.6, 0.9, 0.5, 1.0) > 60  # the upright is still there below
+    short, long = render_text("1", 80).mask, render_text("1", 80, alternates=frozenset("1")).mask
+    assert _ink(long, 0.0, 0.3, 0.25, 0.4) > 2 * _ink(short, 0.0, 0.3, 0.25, 0.4)
+    # characters without another cut, and rows without 1 or 4, come out as before
+    assert np.array_equal(render_text("A7", 40).mask, render_text("A7", 40, alternates=frozenset("A7")).mask)
+    plain = render_plate("29-B2\n567.89", 2, "white", _rng(3), height_px=64).image
+    alt = FontStyle(alternates=frozenset(ALTERNATES))
+    assert np.array_equal(
+        plain, render_plate("29-B2\n567.89", 2, "white", _rng(3), height_px=64, font=alt).image
+    )
+    assert not np.array_equal(
+        render_plate("29-B1\n404.41", 2, "white", _rng(3), height_px=64).image,
+        render_plate("29-B1\n404.41", 2, "white", _rng(3), height_px=64, font=alt).image,
+    )
+
+
+def test_random_alternates_follow_their_share() -> None:
+    rng = _rng(7)
+    assert random_alternates(rng, 0.0) == frozenset()
+    assert random_alternates(rng, 1.0) == frozenset(ALTERNATES)
+    drawn = [random_alternates(rng, 0.5) for _ in range(400)]
+    for ch in ALTERNATES:
+        assert 0.4 < sum(ch in d for d in drawn) / len(drawn) < 0.6
 
 
 def test_every_glyph_draws_ink() -> None:
