@@ -168,6 +168,22 @@ def _stage(cfg: TrainConfig) -> list[dict[str, float]]:
     return history
 
 
+def stage2_config(cfg: TrainConfig, stage1: TrainConfig, crops_dir: Path) -> TrainConfig:
+    """Stage 2's settings: stage 1's weights plus the scene crops, the self-training steps, rate, framing."""
+    return dataclasses.replace(
+        cfg,
+        checkpoint=cfg.checkpoint / "stage2",
+        init=stage1.checkpoint / "last.pt",
+        extra_crops=(*cfg.extra_crops, crops_dir),
+        steps=cfg.self_train_steps,
+        lr=cfg.self_train_lr,
+        loose_real=cfg.loose_real if cfg.self_train_loose_real is None else cfg.self_train_loose_real,
+        publish=False,
+        self_train=None,
+        synthetic_cache=cfg.checkpoint,
+    )
+
+
 def run(cfg: TrainConfig) -> Path:
     """The three stages and the average; exports (and, unless ``--no-publish``, registers) the model."""
     if cfg.self_train is None:
@@ -204,17 +220,7 @@ def run(cfg: TrainConfig) -> Path:
         marker.write_text(json.dumps({"made_by": made_by, "stats": stats}))
     log.info("scene crops: %s", stats)
 
-    stage2 = dataclasses.replace(
-        cfg,
-        checkpoint=root / "stage2",
-        init=stage1.checkpoint / "last.pt",
-        extra_crops=(*cfg.extra_crops, crops_dir),
-        steps=cfg.self_train_steps,
-        lr=cfg.self_train_lr,
-        publish=False,
-        self_train=None,
-        synthetic_cache=root,
-    )
+    stage2 = stage2_config(cfg, stage1, crops_dir)
     history += [{**h, "step": h["step"] + stage1.steps, "stage": 2} for h in _stage(stage2)]
 
     first = torch.load(stage1.checkpoint / "last.pt", map_location="cpu")["model"]

@@ -115,6 +115,21 @@ def test_settings_added_later_keep_older_records_while_at_their_default() -> Non
     assert changed == {**plain, "loose_real": 0.3, "glyph_variety": 0.5}
 
 
+def test_stage2_takes_its_own_framing_share_when_given(tmp_path: Path) -> None:
+    cfg = train_reader.TrainConfig(checkpoint=tmp_path, loose_framing=True, loose_real=0.7)
+    stage1 = train_reader.TrainConfig(checkpoint=tmp_path / "stage1")
+    same = self_train.stage2_config(cfg, stage1, tmp_path / "scene-crops")
+    assert same.loose_real == 0.7 and same.init == tmp_path / "stage1" / "last.pt"
+    assert same.extra_crops == (tmp_path / "scene-crops",) and same.synthetic_cache == tmp_path
+    assert (same.steps, same.lr) == (cfg.self_train_steps, cfg.self_train_lr)
+    tight = self_train.stage2_config(
+        train_reader.TrainConfig(checkpoint=tmp_path, loose_framing=True, self_train_loose_real=0.0),
+        stage1,
+        tmp_path / "scene-crops",
+    )
+    assert tight.loose_real == 0.0 and tight.loose_framing
+
+
 def test_self_train_command_runs_three_stages_and_resumes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
