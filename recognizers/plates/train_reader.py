@@ -915,28 +915,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--real-fraction", type=float, default=cfg.real_fraction)
     parser.add_argument("--foreign-share", type=float, default=cfg.foreign_share)
     parser.add_argument(
-        "--font-variety",
-        type=float,
-        default=cfg.font_variety,
-        help="share of synthetic plates in a random cut of the typeface (0: the one cut)",
-    )
-    parser.add_argument(
         "--loose-framing",
         action="store_true",
         help="also train on loosely framed, more tilted crops (as other systems' boxes cut them)",
     )
-    parser.add_argument(
-        "--loose-real",
-        type=float,
-        default=cfg.loose_real,
-        help="with --loose-framing, the share of real crops framed loosely (default: all)",
-    )
-    parser.add_argument(
-        "--glyph-variety",
-        type=float,
-        default=cfg.glyph_variety,
-        help="chance that a synthetic plate draws each glyph with another cut in it (the open 4, the long 1)",
-    )
+    for flag, text in (
+        ("--font-variety", "share of synthetic plates in a random cut of the typeface (0: the one cut)"),
+        ("--loose-real", "with --loose-framing, the share of real crops framed loosely (default: all)"),
+        ("--glyph-variety", "chance that a synthetic plate draws each glyph that has another cut in it"),
+    ):
+        field = flag[2:].replace("-", "_")
+        parser.add_argument(flag, type=float, default=getattr(cfg, field), help=text)
     parser.add_argument(
         "--widths",
         type=lambda v: tuple(int(x) for x in v.split(",")),
