@@ -742,22 +742,7 @@ def publish(
         },
         "charset": CHARSET,
         "licence": "Apache-2.0 (weights trained by this project); training data: see card.md",
-        "recipe": "python -m matthan.recognizers.plates.train_reader "
-        f"--steps {cfg.steps} --batch {cfg.batch} --synthetic {cfg.synthetic} --seed {cfg.seed}"
-        + ("" if cfg.widths == TrainConfig.widths else " --widths " + ",".join(map(str, cfg.widths)))
-        + ("" if cfg.foreign_share == TrainConfig.foreign_share else f" --foreign-share {cfg.foreign_share}")
-        + ("" if cfg.real_fraction == TrainConfig.real_fraction else f" --real-fraction {cfg.real_fraction}")
-        + ("" if cfg.font_variety == TrainConfig.font_variety else f" --font-variety {cfg.font_variety}")
-        + (" --loose-framing" if cfg.loose_framing else "")
-        + ("" if cfg.loose_real == TrainConfig.loose_real else f" --loose-real {cfg.loose_real}")
-        + ("" if cfg.glyph_variety == TrainConfig.glyph_variety else f" --glyph-variety {cfg.glyph_variety}")
-        + ("" if cfg.threads == 1 else f" --threads {cfg.threads}")
-        + ("" if cfg.self_train is None else f" --self-train {_shown(cfg.self_train)}")
-        + (
-            ""
-            if cfg.self_train is None or cfg.self_train_loose_real is None
-            else f" --self-train-loose-real {cfg.self_train_loose_real}"
-        ),
+        "recipe": _recipe(cfg),
         "data": {
             "real": "github vitocolerole/label_plate_number (no licence stated; research use), "
             f"{n_train} crops after label fixes, validation held out by name hash (1 in {HOLDOUT_MOD})",
@@ -792,6 +777,38 @@ def publish(
     card.write_text(_card_text(meta, val_summary, foreign_summary, history))
     register(cfg.out, MODEL_NAME, VERSION, onnx_path, meta)
     log.info("registered %s: %s", MODEL_NAME, json.dumps(meta["accuracy"]))
+
+
+#: options written into the recipe when they differ from `TrainConfig`'s defaults, in this order
+_RECIPE_OPTIONS = (
+    "foreign_share",
+    "real_fraction",
+    "font_variety",
+    "loose_framing",
+    "loose_real",
+    "glyph_variety",
+    "threads",
+)
+
+
+def _recipe(cfg: TrainConfig) -> str:
+    """The command line that trains with `cfg` (defaults left out)."""
+    parts = [
+        "python -m matthan.recognizers.plates.train_reader",
+        f"--steps {cfg.steps} --batch {cfg.batch} --synthetic {cfg.synthetic} --seed {cfg.seed}",
+    ]
+    if cfg.widths != TrainConfig.widths:
+        parts.append("--widths " + ",".join(map(str, cfg.widths)))
+    for field in _RECIPE_OPTIONS:
+        value = getattr(cfg, field)
+        if value != getattr(TrainConfig, field):
+            flag = "--" + field.replace("_", "-")
+            parts.append(flag if value is True else f"{flag} {value}")
+    if cfg.self_train is not None:
+        parts.append(f"--self-train {_shown(cfg.self_train)}")
+        if cfg.self_train_loose_real is not None:
+            parts.append(f"--self-train-loose-real {cfg.self_train_loose_real}")
+    return " ".join(parts)
 
 
 def _shown(path: Path) -> str:

@@ -120,8 +120,9 @@ GLYPHS: dict[str, list[Stroke]] = _build()
 
 #: Other cuts of some glyphs seen on real plates, drawn instead of `GLYPHS` where asked for (`render_text`'s
 #: `alternates`): the open 4 (its slanted stroke stops short of the upright, which starts a third of the
-#: way down) and the 1 with a long flag reaching a third of the way down. Without them a reader trained on
-#: the closed 4 and the short-flagged 1 reads real ones as 7.
+#: way down) and the 1 with a long flag reaching a third of the way down. Drawn to test whether their
+#: absence makes the reader read real 4s and 1s as 7 (2026-11-28: a fine-tune with them half the time
+#: did not cure it; see the plate-reader card).
 ALTERNATES: dict[str, list[Stroke]] = {
     "4": [[(0.45, 0.0), (0.0, 0.7), (1.0, 0.7)], [(0.74, 0.34), (0.74, 1.0)]],
     "1": [[(0.0, 0.34), (0.62, 0.0), (0.62, 1.0)]],
@@ -200,8 +201,8 @@ def render_text(
     """Draw one row of `text` `height` pixels tall at its natural (unsqueezed) width.
 
     `stroke` and `spacing` are fractions of the height; characters in `alternates` are drawn in their
-    other cut (`ALTERNATES`). Callers that must fit a narrower box resize the
-    mask horizontally, which thins vertical strokes the way a condensed cut does.
+    other cut (`ALTERNATES`). Callers that must fit a narrower box resize the mask horizontally, which
+    thins vertical strokes the way a condensed cut does.
     """
     h = float(height)
     t = max(1.0, stroke * h)
