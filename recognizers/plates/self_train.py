@@ -124,7 +124,7 @@ def average_weights(a: dict[str, Any], b: dict[str, Any], weight: float) -> dict
 
 
 #: settings added to `TrainConfig` after runs were recorded, and their defaults (the old behaviour)
-_LATER_SETTINGS: dict[str, Any] = {"loose_real": 1.0, "glyph_variety": 0.0}
+_LATER_SETTINGS: dict[str, Any] = {"loose_real": 1.0, "glyph_variety": 0.0, "ema": 0.0}
 
 
 def _settings(cfg: TrainConfig) -> dict[str, Any]:

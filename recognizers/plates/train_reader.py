@@ -27,6 +27,7 @@ adds folders of crops (``labels.csv`` + ``images/``, the same columns) that are 
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import dataclasses
 import functools
@@ -533,6 +534,9 @@ class TrainConfig:
     loose_real: float = 1.0
     #: chance that a synthetic plate draws each glyph that has another cut in that cut (open 4, long 1)
     glyph_variety: float = 0.0
+    #: decay of an exponential moving average of the weights, which is then what is evaluated, saved
+    #: and exported (0: the weights themselves)
+    ema: float = 0.0
     widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 96)
     seed: int = 0
     threads: int = 1
@@ -561,6 +565,32 @@ def _loose_real(cfg: TrainConfig, rng: np.random.Generator) -> bool:
     if not cfg.loose_framing or cfg.loose_real >= 1.0:
         return cfg.loose_framing
     return bool(rng.random() < cfg.loose_real)
+
+
+class WeightAverage:
+    """An exponential moving average of a network's weights (and batch-norm statistics).
+
+    The decay ramps up from 0 as ``(1 + n) / (10 + n)`` over the first updates, so the average is not
+    dominated by the random initial weights.
+    """
+
+    def __init__(self, model: Any, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"the weight average's decay must be in (0, 1), not {decay}")
+        self.decay = decay
+        self.model = copy.deepcopy(model)
+        self.model.requires_grad_(False)
+        self.updates = 0
+
+    def update(self, model: Any) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        current = model.state_dict()
+        for name, value in self.model.state_dict().items():
+            if value.is_floating_point():
+                value.mul_(d).add_(current[name].detach(), alpha=1 - d)
+            else:
+                value.copy_(current[name])
 
 
 def _to_input(batch: GreyBatch) -> npt.NDArray[np.float32]:
@@ -632,6 +662,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         model.load_state_dict(torch.load(cfg.init, map_location="cpu")["model"])
         log.info("starting from %s", cfg.init)
     model = model.to(device)
+    average = WeightAverage(model, cfg.ema) if cfg.ema else None
     log.info("training on %s", device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
@@ -665,6 +696,8 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
+        if average is not None:
+            average.update(model)
         if step % 100 == 0:
             log.info(
                 "step %d loss %.3f lr %.5f (%.0f s)",
@@ -674,15 +707,16 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
                 time.time() - started,
             )
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            acc = _val_accuracy(model, val_images, val_truth)
+            shipped = model if average is None else average.model
+            acc = _val_accuracy(shipped, val_images, val_truth)
             history.append({"step": step, "loss": float(loss.detach()), "val_exact_greedy": acc})
             log.info("step %d validation exact match (greedy) %.4f", step, acc)
-            torch.save({"model": model.state_dict(), "step": step}, cfg.checkpoint / "last.pt")
+            torch.save({"model": shipped.state_dict(), "step": step}, cfg.checkpoint / "last.pt")
             if acc >= best_acc:
                 best_acc = acc
-                torch.save({"model": model.state_dict(), "step": step}, best_path)
-    # the last weights are shipped (selecting by validation would tune to it)
-    model = model.cpu().eval()
+                torch.save({"model": shipped.state_dict(), "step": step}, best_path)
+    # the last weights (or their average) are shipped: selecting by validation would tune to it
+    model = (model if average is None else average.model).cpu().eval()
     train_minutes = (time.time() - started) / 60
     (cfg.checkpoint / "history.json").write_text(json.dumps(history, indent=1))
     onnx_path = export_to or cfg.out / MODEL_NAME / VERSION / "model.onnx"
@@ -787,6 +821,7 @@ _RECIPE_OPTIONS = (
     "loose_framing",
     "loose_real",
     "glyph_variety",
+    "ema",
     "threads",
 )
 
@@ -940,6 +975,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--font-variety", "share of synthetic plates in a random cut of the typeface (0: the one cut)"),
         ("--loose-real", "with --loose-framing, the share of real crops framed loosely (default: all)"),
         ("--glyph-variety", "chance that a synthetic plate draws each glyph that has another cut in it"),
+        ("--ema", "decay of a moving average of the weights that is evaluated and shipped (0: off)"),
     ):
         field = flag[2:].replace("-", "_")
         parser.add_argument(flag, type=float, default=getattr(cfg, field), help=text)

@@ -444,9 +444,11 @@ def test_training_smoke_exports_a_model_the_reader_runs(
     assert len(reading.char_confidences) == len(reading.normalised)
 
     # fine-tuning: start from those weights, with a second crop folder trained on in full, and
-    # synthetic plates in random cuts of the typeface (rendered apart: their own cache file)
+    # synthetic plates in random cuts of the typeface (rendered apart: their own cache file), and a
+    # moving average of the weights as the model evaluated and shipped
     tuned = tmp_path / "tuned"
     more = ["--init", str(ckpt / "last.pt"), "--extra-crops", str(crops), "--font-variety", "0.5"]
+    more += ["--ema", "0.9"]
     with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.train_reader"):
         assert train_reader.main([*args[:3], str(tuned), *args[4:], *more]) == 0
     assert sorted(p.name for p in ckpt.glob("synthetic-*.npz")) == [
@@ -490,6 +492,29 @@ def test_loose_real_share_frames_that_share_of_real_crops_loosely() -> None:
     cfg = TrainConfig(loose_framing=True, loose_real=0.3)
     share = np.mean([_loose_real(cfg, rng) for _ in range(2000)])
     assert 0.26 < share < 0.34
+
+
+def test_weight_average_follows_the_weights_with_its_decay() -> None:
+    torch = pytest.importorskip("torch")
+    from matthan.recognizers.plates.train_reader import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+    average = WeightAverage(net, 0.5)
+    assert not any(p.requires_grad for p in average.model.parameters())
+    with torch.no_grad():
+        net[0].weight.fill_(3.0)
+    net.train()(torch.randn(4, 2))  # counts a batch in the batch-norm layer
+    average.update(net)  # first update: decay min(0.5, 2/11), so 1 + (3 - 1) * 9/11
+    assert torch.allclose(average.model[0].weight, torch.full((2, 2), 1 + 2 * 9 / 11))
+    assert int(average.model[1].num_batches_tracked) == 1  # counters are copied, not averaged
+    for _ in range(30):
+        average.update(net)  # the decay is 0.5 from the ninth update on: it converges to 3
+    assert torch.allclose(average.model[0].weight, torch.full((2, 2), 3.0), atol=1e-3)
+    assert net[0].weight.data_ptr() != average.model[0].weight.data_ptr()
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(net, 1.0)
 
 
 SHARED_SCENES = SHARED_CROPS.parent / "vn-plate-scenes"

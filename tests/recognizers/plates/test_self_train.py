@@ -111,8 +111,8 @@ def test_settings_added_later_keep_older_records_while_at_their_default() -> Non
     assert not set(self_train._LATER_SETTINGS) & set(plain)  # recorded as runs before them were
     for key, default in self_train._LATER_SETTINGS.items():
         assert getattr(cfg, key) == default
-    changed = self_train._settings(train_reader.TrainConfig(loose_real=0.3, glyph_variety=0.5))
-    assert changed == {**plain, "loose_real": 0.3, "glyph_variety": 0.5}
+    changed = self_train._settings(train_reader.TrainConfig(loose_real=0.3, glyph_variety=0.5, ema=0.999))
+    assert changed == {**plain, "loose_real": 0.3, "glyph_variety": 0.5, "ema": 0.999}
 
 
 def test_stage2_takes_its_own_framing_share_when_given(tmp_path: Path) -> None:
