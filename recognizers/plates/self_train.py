@@ -124,7 +124,12 @@ def average_weights(a: dict[str, Any], b: dict[str, Any], weight: float) -> dict
 
 
 #: settings added to `TrainConfig` after runs were recorded, and their defaults (the old behaviour)
-_LATER_SETTINGS: dict[str, Any] = {"loose_real": 1.0, "glyph_variety": 0.0, "ema": 0.0}
+_LATER_SETTINGS: dict[str, Any] = {
+    "loose_real": 1.0,
+    "glyph_variety": 0.0,
+    "ema": 0.0,
+    "extra_share": None,
+}
 
 
 def _settings(cfg: TrainConfig) -> dict[str, Any]:
@@ -135,6 +140,8 @@ def _settings(cfg: TrainConfig) -> dict[str, Any]:
         if k not in ("threads", "workers", "device", "publish", "out", "eval_every")
         and not k.startswith("self_train")  # a stage's settings are its own, not the next stage's
     }
+    if not cfg.extra_crops:
+        settings["extra_share"] = None  # no extra crops to draw: the share changes nothing
     for key, default in _LATER_SETTINGS.items():
         if settings[key] == default:
             del settings[key]  # a setting added after a run, left at its default, keeps that run's record

@@ -547,6 +547,8 @@ class TrainConfig:
     eval_every: int = 1000
     #: more labelled crop folders (labels.csv + images/), every crop trained on (none held out)
     extra_crops: tuple[Path, ...] = ()
+    #: share of the real crops in a batch drawn from `extra_crops` (None: in proportion to their number)
+    extra_share: float | None = None
     #: start from these weights (a checkpoint's .pt) instead of random ones: fine-tuning
     init: Path | None = None
     #: the scenes dataset: self-train on its train split's plates (see `self_train`)
@@ -593,6 +595,16 @@ class WeightAverage:
                 value.copy_(current[name])
 
 
+def _real_draw(
+    cfg: TrainConfig, rng: np.random.Generator, n_main: int, n_all: int, n: int
+) -> npt.NDArray[np.int64]:
+    """Indices of `n` real crops: the first `n_main` are the crops', the rest the extra folders'."""
+    if cfg.extra_share is None or n_all == n_main:  # the older stream: one draw over all crops
+        return rng.integers(0, n_all, n)
+    extra = rng.random(n) < cfg.extra_share
+    return np.where(extra, rng.integers(n_main, n_all, n), rng.integers(0, n_main, n))
+
+
 def _to_input(batch: GreyBatch) -> npt.NDArray[np.float32]:
     return np.stack([preprocess(img) for img in batch])
 
@@ -618,6 +630,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
     )
     real_images = load_real_images(cfg.crops, train_crops)
     real_targets = [row_targets(c.text, c.rows) for c in train_crops]
+    n_main = len(real_images)
     for extra_dir in cfg.extra_crops:
         extra = load_extra_crops(extra_dir)
         real_images += load_real_images(extra_dir, extra)
@@ -672,7 +685,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
     best_acc, best_path = -1.0, cfg.checkpoint / "best.pt"
     for step in range(1, cfg.steps + 1):
         model.train()
-        real_idx = rng.integers(0, len(real_images), n_real)
+        real_idx = _real_draw(cfg, rng, n_main, len(real_images), n_real)
         synth_idx = rng.integers(0, len(synth_images), cfg.batch - n_real)
         images = [jitter(real_images[i], rng, loose=_loose_real(cfg, rng)) for i in real_idx]
         images += [photometric(synth_images[i], rng, 0.5) for i in synth_idx]
@@ -822,6 +835,7 @@ _RECIPE_OPTIONS = (
     "loose_real",
     "glyph_variety",
     "ema",
+    "extra_share",
     "threads",
 )
 
@@ -995,6 +1009,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="*",
         default=list(cfg.extra_crops),
         help="more crop folders (labels.csv + images/) to train on, none held out",
+    )
+    parser.add_argument(
+        "--extra-share",
+        type=float,
+        help="share of a batch's real crops drawn from the extra folders, self-training's scene crops"
+        " included (default: in proportion to their number)",
     )
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning)")
     parser.add_argument("--eval-every", type=int, default=cfg.eval_every)

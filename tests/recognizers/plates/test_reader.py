@@ -494,6 +494,19 @@ def test_loose_real_share_frames_that_share_of_real_crops_loosely() -> None:
     assert 0.26 < share < 0.34
 
 
+def test_extra_share_draws_that_share_of_real_crops_from_the_extra_folders() -> None:
+    from matthan.recognizers.plates.train_reader import TrainConfig, _real_draw
+
+    for cfg, n_all in ((TrainConfig(), 50), (TrainConfig(extra_share=0.5), 10)):
+        rng, old = np.random.default_rng(3), np.random.default_rng(3)
+        # no share, or no extra crops: the older stream, one draw over all crops
+        assert np.array_equal(_real_draw(cfg, rng, 10, n_all, 64), old.integers(0, n_all, 64))
+    drawn = _real_draw(TrainConfig(extra_share=0.2), np.random.default_rng(0), 10, 1000, 4000)
+    assert drawn.min() >= 0 and drawn.max() < 1000
+    assert 0.17 < np.mean(drawn >= 10) < 0.23  # in proportion it would be 0.99
+    assert set(drawn[drawn < 10].tolist()) == set(range(10))
+
+
 def test_weight_average_follows_the_weights_with_its_decay() -> None:
     torch = pytest.importorskip("torch")
     from matthan.recognizers.plates.train_reader import WeightAverage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -113,6 +114,13 @@ def test_settings_added_later_keep_older_records_while_at_their_default() -> Non
         assert getattr(cfg, key) == default
     changed = self_train._settings(train_reader.TrainConfig(loose_real=0.3, glyph_variety=0.5, ema=0.999))
     assert changed == {**plain, "loose_real": 0.3, "glyph_variety": 0.5, "ema": 0.999}
+    # the extra crops' share counts only where there are extra crops (stage 2), so stage 1 keeps its record
+    assert self_train._settings(train_reader.TrainConfig(extra_share=0.5)) == plain
+    extra = train_reader.TrainConfig(extra_crops=(Path("scene-crops"),))
+    assert self_train._settings(dataclasses.replace(extra, extra_share=0.5)) == {
+        **self_train._settings(extra),
+        "extra_share": 0.5,
+    }
 
 
 def test_stage2_takes_its_own_framing_share_when_given(tmp_path: Path) -> None:
