@@ -111,6 +111,9 @@ NOT_SHIPPED = """\
   (`--extra-share 0.5`; in proportion they are 73 %), 14 min: validation 0.960, corners 0.969,
   boxes 0.974, end to end 0.948. Stage 2 still drifts (greedy validation 0.966 at its step 2,000,
   0.954 at its end), so diluting the original crops is not the cause either.
+- The same with stage 2 at a quarter of its rate (lr 1.5e-4 instead of 5e-4, 14 min): validation
+  0.954, corners 0.974, boxes 0.958, end to end 0.958; greedy validation fell from stage 1's 0.966
+  to 0.950 within stage 2's first 1,000 steps. The drift comes with the scene crops, not the rate.
 """
 
 GreyBatch = npt.NDArray[np.uint8]
