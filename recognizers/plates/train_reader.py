@@ -696,6 +696,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         log.info("starting from %s", cfg.init)
     model = model.to(device)
     average = WeightAverage(model, cfg.ema) if cfg.ema else None
+    shipped = model if average is None else average.model  # what is evaluated, saved and exported
     log.info("training on %s", device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
@@ -740,7 +741,6 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
                 time.time() - started,
             )
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            shipped = model if average is None else average.model
             acc = _val_accuracy(shipped, val_images, val_truth)
             history.append({"step": step, "loss": float(loss.detach()), "val_exact_greedy": acc})
             log.info("step %d validation exact match (greedy) %.4f", step, acc)
@@ -749,7 +749,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
                 best_acc = acc
                 torch.save({"model": shipped.state_dict(), "step": step}, best_path)
     # the last weights (or their average) are shipped: selecting by validation would tune to it
-    model = (model if average is None else average.model).cpu().eval()
+    model = shipped.cpu().eval()
     train_minutes = (time.time() - started) / 60
     (cfg.checkpoint / "history.json").write_text(json.dumps(history, indent=1))
     onnx_path = export_to or cfg.out / MODEL_NAME / VERSION / "model.onnx"
@@ -1010,6 +1010,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--loose-real", "with --loose-framing, the share of real crops framed loosely (default: all)"),
         ("--glyph-variety", "chance that a synthetic plate draws each glyph that has another cut in it"),
         ("--ema", "decay of a moving average of the weights that is evaluated and shipped (0: off)"),
+        (
+            "--extra-share",
+            "share of a batch's real crops drawn from the extra folders, self-training's scene crops"
+            " included (default: in proportion to their number)",
+        ),
     ):
         field = flag[2:].replace("-", "_")
         parser.add_argument(flag, type=float, default=getattr(cfg, field), help=text)
@@ -1029,12 +1034,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="*",
         default=list(cfg.extra_crops),
         help="more crop folders (labels.csv + images/) to train on, none held out",
-    )
-    parser.add_argument(
-        "--extra-share",
-        type=float,
-        help="share of a batch's real crops drawn from the extra folders, self-training's scene crops"
-        " included (default: in proportion to their number)",
     )
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning)")
     parser.add_argument("--eval-every", type=int, default=cfg.eval_every)
