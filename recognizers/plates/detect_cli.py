@@ -22,6 +22,12 @@ def _add_detector_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, help="plate detector ONNX file (default: the installed model)")
     p.add_argument("--threshold", type=float, default=None, help="minimum detector score (default 0.4)")
     p.add_argument("--max-side", type=int, default=None, help="shrink frames to this longest side (640)")
+    p.add_argument(
+        "--fine-side",
+        type=int,
+        default=None,
+        help="also look at frames larger than --max-side at this longest side, for small plates (0: off)",
+    )
     p.add_argument("--no-read", action="store_true", help="only detect; do not run the plate reader")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
 
@@ -66,6 +72,8 @@ def _detector(args: argparse.Namespace) -> PlateDetector:
         options["score_threshold"] = args.threshold
     if args.max_side is not None:
         options["max_side"] = args.max_side
+    if args.fine_side is not None:
+        options["fine_side"] = args.fine_side
     try:
         detector = PlateDetector(PlatesConfig(**options))
         detector.load()

@@ -76,6 +76,10 @@ class PlatesConfig(BaseModel):
     #: also look at the frame at half that size, for plates too close to the camera for the
     #: network's view at full size (a second pass at a quarter of the cost)
     coarse_pass: bool = True
+    #: also look at frames larger than `max_side` shrunk to this longest side instead (0: off), for
+    #: plates too small to find at `max_side` in high-resolution frames (4K cameras, phone photos);
+    #: costs about (fine_side / max_side)^2 passes more on such frames, nothing on smaller ones
+    fine_side: int = Field(default=0, ge=0, le=8192)
     #: plates narrower than this (frame pixels) are not reported at all
     min_plate_width: float = Field(default=8.0, ge=0.0)
     #: plates narrower than this are reported without text (too small to read, not guessed)
@@ -322,13 +326,16 @@ class PlateDetector:
             self._detect_at(image, side, base_scale, COARSE_MIN_WIDTH if i else 0.0)
             for i, side in enumerate(sides)
         ]
+        if self.config.fine_side > self.config.max_side and max(h, w) > self.config.max_side:
+            fine, fine_scale = shrink(frame, self.config.fine_side)
+            found.append(self._detect_at(fine, max(fine.shape[:2]), fine_scale, 0.0))
         boxes = np.concatenate([f.boxes for f in found])
         scores = np.concatenate([f.scores for f in found])
         layouts = np.concatenate([f.layouts for f in found])
         corners = np.concatenate([f.corners for f in found])
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
-        # a plate seen at full size keeps that box: the half-size pass only adds plates it missed
+        # a plate seen at full size keeps that box: the half-size and fine passes only add plates it missed
         rank = np.concatenate([f.scores + np.float32(len(found) - i) for i, f in enumerate(found)])
         keep = nms(boxes, rank, self.config.nms_iou)[: self.config.max_plates]
         keep = keep[(boxes[keep, 2] - boxes[keep, 0]) >= self.config.min_plate_width]

@@ -248,6 +248,15 @@ def test_cli_detect_prints_one_json_line_per_image(
     assert "error" in lines[1]
 
 
+def test_cli_detect_rejects_a_bad_fine_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frame, _ = _frame_with_plate()
+    img = tmp_path / "a.jpg"
+    cv2.imwrite(str(img), frame)
+    assert main(["plates", "detect", "--no-read", "--fine-side", "-5", str(img)]) == 2
+    err = capsys.readouterr().err
+    assert "bad option" in err and "fine_side" in err
+
+
 def test_cli_eval_scenes_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     frame, box = _frame_with_plate()
     (tmp_path / "imgs").mkdir()
@@ -300,6 +309,40 @@ def test_half_size_pass_adds_no_second_box_for_a_plate_seen_at_full_size() -> No
     assert len(single.boxes) == 1
     np.testing.assert_allclose(both.boxes, single.boxes)
     assert scenes.iou_matrix(np.asarray([box], np.float32), both.boxes)[0, 0] >= 0.5
+
+
+def test_fine_pass_finds_small_plates_of_a_high_resolution_photo() -> None:
+    # a 4032x3024 validation photo (never trained on): three of its plates are 46-242 px wide, 7-38 px
+    # once the frame is shrunk to 640; the pass at 1920 px adds them and keeps what 640 px found
+    valid = shared_path("datasets/vn-plate-scenes/valid")
+    labels = [
+        p
+        for p in scenes.read_yolo_labels(valid / "labels", valid / "images")
+        if p.image.startswith("Hung_0330_")
+    ]
+    frame = cv2.imread(str(valid / "images" / labels[0].image))
+    assert frame.shape[1] == 4032
+    truth = np.asarray([p.box for p in labels], np.float32)
+
+    def found(config: PlatesConfig) -> np.ndarray[Any, Any]:
+        boxes = PlateDetector(config).detect(frame).boxes
+        if not len(boxes):
+            return np.zeros(len(truth), bool)
+        return (scenes.iou_matrix(truth, boxes) >= 0.5).any(axis=1)
+
+    plain = found(PlatesConfig(read=False))
+    fine = found(PlatesConfig(read=False, fine_side=1920))
+    assert fine.sum() >= plain.sum() + 2, (plain, fine)
+    assert not (plain & ~fine).any()
+
+
+def test_fine_pass_changes_nothing_on_frames_no_larger_than_max_side() -> None:
+    frame, _ = _frame_with_plate(seed=3)
+    plain = PlateDetector(PlatesConfig(read=False)).detect(frame)
+    fine = PlateDetector(PlatesConfig(read=False, fine_side=1920)).detect(frame)
+    np.testing.assert_array_equal(fine.boxes, plain.boxes)
+    with pytest.raises(ValidationError):
+        PlatesConfig(fine_side=-1)
 
 
 # ------------------------------------------------------------------------------ accuracy floor
