@@ -129,6 +129,7 @@ _LATER_SETTINGS: dict[str, Any] = {
     "glyph_variety": 0.0,
     "ema": 0.0,
     "extra_share": None,
+    "row_mix": 0.0,
 }
 
 

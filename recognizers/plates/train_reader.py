@@ -261,6 +261,34 @@ def jitter(
     return photometric(np.asarray(out, np.uint8), rng, strength)
 
 
+def row_gap(grey: npt.NDArray[np.uint8]) -> int:
+    """The pixel row between a two-row plate's text rows, in a crop framed around the plate.
+
+    The text rows are where the brightness changes most along each pixel row; the gap between them
+    is the quietest pixel row of the crop's middle band (30-70 % of its height).
+    """
+    h, w = grey.shape
+    band = grey[:, w // 10 : w - w // 10].astype(np.float32)
+    energy = np.convolve(np.abs(np.diff(band, axis=1)).sum(axis=1), np.ones(3) / 3, mode="same")
+    lo, hi = int(0.3 * h), int(0.7 * h)
+    return lo + int(np.argmin(energy[lo:hi]))
+
+
+def splice_rows(
+    top: npt.NDArray[np.uint8], top_gap: int, bottom: npt.NDArray[np.uint8], bottom_gap: int
+) -> npt.NDArray[np.uint8]:
+    """A two-row plate made of `top`'s upper row and `bottom`'s lower row, at `top`'s size.
+
+    The lower part takes the upper part's brightness and contrast, so the seam is not a cue.
+    """
+    upper = top[:top_gap].astype(np.float32)
+    lower = bottom[bottom_gap:].astype(np.float32)
+    lower = (lower - lower.mean()) / max(float(lower.std()), 1.0) * float(upper.std()) + float(upper.mean())
+    joined = np.clip(np.vstack([upper, lower]), 0, 255).astype(np.uint8)
+    h, w = top.shape
+    return np.asarray(cv2.resize(joined, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
+
+
 def photometric(image: GreyBatch, rng: np.random.Generator, strength: float = 1.0) -> GreyBatch:
     """Contrast, gamma, blur, noise and compression at random (dusk, glare, cheap cameras)."""
     out: npt.NDArray[np.float32] = image.astype(np.float32)
@@ -557,6 +585,9 @@ class TrainConfig:
     #: decay of an exponential moving average of the weights, which is then what is evaluated, saved
     #: and exported (0: the weights themselves)
     ema: float = 0.0
+    #: chance that a real two-row crop has its lower row swapped for another crop's (same family):
+    #: new pairs of rows, so a plate's reading cannot lean on the crop as a whole
+    row_mix: float = 0.0
     widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 96)
     seed: int = 0
     threads: int = 1
@@ -615,6 +646,44 @@ class WeightAverage:
                 value.copy_(current[name])
 
 
+class RowMixer:
+    """Real two-row crops with their lower rows swapped between crops of one family (`row_mix`).
+
+    `crops` describe the first ``len(crops)`` of `images` and `targets`; any after them are left as
+    they are.
+    """
+
+    def __init__(
+        self,
+        crops: Sequence[LabelledCrop],
+        images: Sequence[npt.NDArray[np.uint8]],
+        targets: Sequence[tuple[str, str]],
+    ) -> None:
+        self.images, self.targets = images, targets
+        self.gaps = {i: row_gap(images[i]) for i in range(len(crops)) if targets[i][1]}
+        families: dict[str, list[int]] = {}
+        for i in self.gaps:
+            families.setdefault(crops[i].family, []).append(i)
+        self.partners = {i: families[crops[i].family] for i in self.gaps}
+
+    def draw(
+        self, indices: Sequence[int] | npt.NDArray[np.int64], rng: np.random.Generator, share: float
+    ) -> tuple[list[npt.NDArray[np.uint8]], list[tuple[str, str]]]:
+        """The images at `indices`, each two-row crop mixed with probability `share`, and their row
+        targets."""
+        images, targets = [], []
+        for i in map(int, indices):
+            image, target = self.images[i], self.targets[i]
+            if i in self.gaps and rng.random() < share:
+                partners = self.partners[i]
+                j = partners[int(rng.integers(len(partners)))]
+                image = splice_rows(image, self.gaps[i], self.images[j], self.gaps[j])
+                target = (target[0], self.targets[j][1])
+            images.append(image)
+            targets.append(target)
+        return images, targets
+
+
 def _real_draw(
     cfg: TrainConfig, rng: np.random.Generator, n_main: int, n_all: int, n: int
 ) -> npt.NDArray[np.int64]:
@@ -656,6 +725,8 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         real_images += load_real_images(extra_dir, extra)
         real_targets += [row_targets(c.text, c.rows) for c in extra]
         log.info("extra crops: %d from %s", len(extra), extra_dir)
+    # the extra crops (after the first `n_main`) are never mixed
+    mixer = RowMixer(train_crops, real_images, real_targets) if cfg.row_mix > 0 else None
     val_images = np.stack(
         [
             np.asarray(cv2.resize(img, (INPUT_W, INPUT_H), interpolation=cv2.INTER_AREA), np.uint8)
@@ -708,9 +779,13 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         model.train()
         real_idx = _real_draw(cfg, rng, n_main, len(real_images), n_real)
         synth_idx = rng.integers(0, len(synth_images), cfg.batch - n_real)
-        images = [jitter(real_images[i], rng, loose=_loose_real(cfg, rng)) for i in real_idx]
+        if mixer is None:
+            reals, real_rows = [real_images[i] for i in real_idx], [real_targets[i] for i in real_idx]
+        else:
+            reals, real_rows = mixer.draw(real_idx, rng, cfg.row_mix)
+        images = [jitter(image, rng, loose=_loose_real(cfg, rng)) for image in reals]
         images += [photometric(synth_images[i], rng, 0.5) for i in synth_idx]
-        targets = [real_targets[i] for i in real_idx] + [synth_targets[i] for i in synth_idx]
+        targets = real_rows + [synth_targets[i] for i in synth_idx]
         x = torch.from_numpy(_to_input(np.stack(images))).to(device)
         logits = model(x)
         log_probs = logits.log_softmax(-1)
@@ -856,6 +931,7 @@ _RECIPE_OPTIONS = (
     "glyph_variety",
     "ema",
     "extra_share",
+    "row_mix",
     "threads",
 )
 
@@ -1010,6 +1086,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--loose-real", "with --loose-framing, the share of real crops framed loosely (default: all)"),
         ("--glyph-variety", "chance that a synthetic plate draws each glyph that has another cut in it"),
         ("--ema", "decay of a moving average of the weights that is evaluated and shipped (0: off)"),
+        ("--row-mix", "chance that a real two-row crop's lower row is swapped for another crop's (0: off)"),
         (
             "--extra-share",
             "share of a batch's real crops drawn from the extra folders, self-training's scene crops"

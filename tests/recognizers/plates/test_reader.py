@@ -444,11 +444,11 @@ def test_training_smoke_exports_a_model_the_reader_runs(
     assert len(reading.char_confidences) == len(reading.normalised)
 
     # fine-tuning: start from those weights, with a second crop folder trained on in full, and
-    # synthetic plates in random cuts of the typeface (rendered apart: their own cache file), and a
-    # moving average of the weights as the model evaluated and shipped
+    # synthetic plates in random cuts of the typeface (rendered apart: their own cache file), a
+    # moving average of the weights as the model evaluated and shipped, and two-row crops' rows mixed
     tuned = tmp_path / "tuned"
     more = ["--init", str(ckpt / "last.pt"), "--extra-crops", str(crops), "--font-variety", "0.5"]
-    more += ["--ema", "0.9"]
+    more += ["--ema", "0.9", "--row-mix", "0.5"]
     with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.train_reader"):
         assert train_reader.main([*args[:3], str(tuned), *args[4:], *more]) == 0
     assert sorted(p.name for p in ckpt.glob("synthetic-*.npz")) == [
@@ -505,6 +505,68 @@ def test_extra_share_draws_that_share_of_real_crops_from_the_extra_folders() -> 
     assert drawn.min() >= 0 and drawn.max() < 1000
     assert 0.17 < np.mean(drawn >= 10) < 0.23  # in proportion it would be 0.99
     assert set(drawn[drawn < 10].tolist()) == set(range(10))
+
+
+def _two_row_crop(top: int, bottom: int, gap: int, shade: int = 230) -> np.ndarray[Any, Any]:
+    """A 96x288 grey 'plate': vertical stripes (ink) in rows 8..gap-6 and gap+6..88, `top`/`bottom`
+    stripes each, so which rows an image came from can be counted."""
+    image = np.full((96, 288), shade, np.uint8)
+    for y1, y2, n in ((8, gap - 6, top), (gap + 6, 88, bottom)):
+        for k in range(n):
+            x = 30 + k * 24
+            image[y1:y2, x : x + 8] = 20
+    return image
+
+
+def _stripes(image: np.ndarray[Any, Any], y1: int, y2: int) -> int:
+    """Dark runs along the middle pixel row of image[y1:y2]."""
+    dark = image[(y1 + y2) // 2] < 120
+    return int(np.count_nonzero(dark[1:] & ~dark[:-1]) + dark[0])
+
+
+@pytest.mark.parametrize("gap", [34, 48, 60])
+def test_row_gap_finds_the_quiet_row_between_the_text_rows(gap: int) -> None:
+    from matthan.recognizers.plates.train_reader import row_gap
+
+    assert abs(row_gap(_two_row_crop(4, 5, gap)) - gap) <= 5
+
+
+def test_splice_rows_joins_one_crop_s_upper_row_to_another_s_lower_row() -> None:
+    from matthan.recognizers.plates.train_reader import splice_rows
+
+    a, b = _two_row_crop(3, 5, 48), _two_row_crop(6, 8, 40, shade=120)
+    out = splice_rows(a, 48, b, 40)
+    assert out.shape == a.shape and out.dtype == np.uint8
+    assert _stripes(out, 8, 40) == 3 and _stripes(out, 58, 88) == 8
+    # the lower part is brought to the upper part's brightness: no seam of 110 grey levels
+    assert abs(float(np.median(out[60:88])) - 230) < 30
+
+
+def test_row_mixer_swaps_lower_rows_within_a_family_and_leaves_the_rest() -> None:
+    from matthan.recognizers.plates.train_reader import LabelledCrop, RowMixer
+
+    def crop(name: str, family: str) -> LabelledCrop:
+        return LabelledCrop(
+            image=name, text="", rows=2, family=family, layout="", country="VN", label_check=""
+        )
+
+    crops = [crop("a", "x"), crop("b", "x"), crop("c", "y"), crop("d", "x")]
+    images = [_two_row_crop(2, 3, 48), _two_row_crop(4, 5, 48), _two_row_crop(6, 7, 48)]
+    images += [_two_row_crop(2, 2, 48), _two_row_crop(3, 3, 48)]  # "d" one-row by its target; an extra
+    targets = [("29B1", "123"), ("30C2", "45678"), ("51F", "9999"), ("30A12345", ""), ("99H", "1")]
+    mixer = RowMixer(crops, images, targets)
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    same, same_targets = mixer.draw([3, 4], rng, 1.0)  # one-row and extra: never mixed, nothing drawn
+    assert same_targets == [targets[3], targets[4]] and same[0] is images[3] and same[1] is images[4]
+    assert rng.bit_generator.state == state
+    assert mixer.draw([0, 1, 2], rng, 0.0)[1] == targets[:3]
+    mixed, mixed_targets = mixer.draw([0] * 40 + [2] * 5, rng, 1.0)
+    for image, target in zip(mixed[:40], mixed_targets[:40], strict=True):
+        assert target[0] == "29B1" and target[1] in ("123", "45678")  # partners from family x only
+        assert _stripes(image, 8, 40) == 2 and _stripes(image, 58, 88) == len(target[1])
+    assert {t[1] for t in mixed_targets[:40]} == {"123", "45678"}
+    assert mixed_targets[40:] == [targets[2]] * 5  # alone in its family: mixed with itself
 
 
 def test_weight_average_follows_the_weights_with_its_decay() -> None:
