@@ -44,6 +44,8 @@ LAYOUTS = ("one-row", "two-row")
 #: the half-size pass reports only plates at least this wide (its pixels): smaller ones are seen, and
 #: located better, at full size
 COARSE_MIN_WIDTH = 32.0
+#: the fine pass enlarges a small frame at most this much (more adds no detail, only false plates)
+MAX_ENLARGE = 2.0
 #: fields the reader contributes to each plate (None when not read)
 READER_FIELDS = (
     "text",
@@ -76,9 +78,10 @@ class PlatesConfig(BaseModel):
     #: also look at the frame at half that size, for plates too close to the camera for the
     #: network's view at full size (a second pass at a quarter of the cost)
     coarse_pass: bool = True
-    #: also look at frames larger than `max_side` shrunk to this longest side instead (0: off), for
-    #: plates too small to find at `max_side` in high-resolution frames (4K cameras, phone photos);
-    #: costs about (fine_side / max_side)^2 passes more on such frames, nothing on smaller ones
+    #: also look at each frame resized to this longest side (0: off): shrunk less than for the main
+    #: pass, or enlarged (at most twice) when the frame is smaller, for plates too small to find at
+    #: `max_side` (4K cameras, phone photos, low-resolution substreams); plates only it finds are
+    #: added. It costs about (fine_side / max_side)^2 passes more per frame
     fine_side: int = Field(default=0, ge=0, le=8192)
     #: plates narrower than this (frame pixels) are not reported at all
     min_plate_width: float = Field(default=8.0, ge=0.0)
@@ -123,6 +126,16 @@ def shrink(frame: Frame, max_side: int) -> tuple[Frame, float]:
         return frame, 1.0
     size = (max(round(w * scale), 1), max(round(h * scale), 1))
     return np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), np.uint8), scale
+
+
+def resize(frame: Frame, scale: float) -> Frame:
+    """`frame` scaled by `scale` (area averaging to shrink, bilinear to enlarge)."""
+    if scale == 1.0:
+        return frame
+    h, w = frame.shape[:2]
+    size = (max(round(w * scale), 1), max(round(h * scale), 1))
+    method = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(frame, size, interpolation=method), np.uint8)
 
 
 def letterbox(frame: Frame, max_side: int) -> tuple[FloatArray, float]:
@@ -326,9 +339,9 @@ class PlateDetector:
             self._detect_at(image, side, base_scale, COARSE_MIN_WIDTH if i else 0.0)
             for i, side in enumerate(sides)
         ]
-        if self.config.fine_side > self.config.max_side and max(h, w) > self.config.max_side:
-            fine, fine_scale = shrink(frame, self.config.fine_side)
-            found.append(self._detect_at(fine, max(fine.shape[:2]), fine_scale, 0.0))
+        fine_scale = min(self.config.fine_side / max(h, w), MAX_ENLARGE)
+        if fine_scale > base_scale * 1.01:
+            found.append(self._detect_at(resize(frame, fine_scale), self.config.fine_side, fine_scale, 0.0))
         boxes = np.concatenate([f.boxes for f in found])
         scores = np.concatenate([f.scores for f in found])
         layouts = np.concatenate([f.layouts for f in found])

@@ -336,11 +336,35 @@ def test_fine_pass_finds_small_plates_of_a_high_resolution_photo() -> None:
     assert not (plain & ~fine).any()
 
 
-def test_fine_pass_changes_nothing_on_frames_no_larger_than_max_side() -> None:
-    frame, _ = _frame_with_plate(seed=3)
+def test_fine_pass_enlarges_a_small_frame_for_its_small_plates() -> None:
+    # a 600x450 validation frame (never trained on) whose plate is 16 px wide: found only at twice the size
+    valid = shared_path("datasets/vn-plate-scenes/valid")
+    labels = [
+        p
+        for p in scenes.read_yolo_labels(valid / "labels", valid / "images")
+        if p.image.startswith("Dieu_0344_")
+    ]
+    (label,) = [p for p in labels if p.box[2] - p.box[0] < 20]
+    frame = cv2.imread(str(valid / "images" / label.image))
+    truth = np.asarray([label.box], np.float32)
     plain = PlateDetector(PlatesConfig(read=False)).detect(frame)
-    fine = PlateDetector(PlatesConfig(read=False, fine_side=1920)).detect(frame)
-    np.testing.assert_array_equal(fine.boxes, plain.boxes)
+    fine = PlateDetector(PlatesConfig(read=False, fine_side=1280)).detect(frame)
+    assert not len(plain.boxes) or scenes.iou_matrix(truth, plain.boxes).max() < 0.5
+    assert scenes.iou_matrix(truth, fine.boxes).max() >= 0.5, fine.boxes
+    # what the main pass found stays, box for box
+    kept = scenes.iou_matrix(plain.boxes, fine.boxes) if len(plain.boxes) else np.ones((0, 1))
+    assert (kept.max(axis=1) > 0.99).all()
+
+
+def test_fine_pass_no_finer_than_the_main_pass_changes_nothing() -> None:
+    frame, box = _frame_with_plate(seed=3)
+    plain = PlateDetector(PlatesConfig(read=False)).detect(frame)
+    for side in (400, 480, 640):  # the frame is 480 px: not enlarged, or at most as big as it is
+        same = PlateDetector(PlatesConfig(read=False, fine_side=side)).detect(frame)
+        np.testing.assert_array_equal(same.boxes, plain.boxes)
+    fine = PlateDetector(PlatesConfig(read=False, fine_side=1280)).detect(frame)
+    assert len(fine.boxes) == 1  # seen by both passes, reported once
+    assert scenes.iou_matrix(np.asarray([box], np.float32), fine.boxes)[0, 0] >= 0.5
     with pytest.raises(ValidationError):
         PlatesConfig(fine_side=-1)
 
