@@ -247,11 +247,21 @@ def _plate_width(c: Array) -> Array:
 class Augmenter:
     """Random affine crops at many plate scales, pasted plates, blur, darkness and colour jitter."""
 
-    def __init__(self, samples: list[Sample], size: int, rng: random.Random) -> None:
+    def __init__(
+        self,
+        samples: list[Sample],
+        size: int,
+        rng: random.Random,
+        motion_blur: float = 0.15,
+        motion_blur_max: int = 9,
+    ) -> None:
         self.samples = [s for s in samples if (s.layouts != IGNORE).any()]
         self.all = samples
         self.size = size
         self.rng = rng
+        #: share of crops smeared by a straight motion, and the longest smear (odd kernel sizes from 3)
+        self.motion_blur = motion_blur
+        self.motion_kernels = list(range(3, max(motion_blur_max, 3) + 1, 2))
 
     def __call__(self, s: Sample) -> tuple[Array, Array, Array]:
         r = self.rng
@@ -353,8 +363,8 @@ class Augmenter:
     def _photometric(self, img: Array) -> Array:
         r = self.rng
         out: Array = img.astype(np.float32)
-        if r.random() < 0.15:  # motion blur
-            k = r.choice([3, 5, 7, 9])
+        if r.random() < self.motion_blur:  # motion blur
+            k = r.choice(self.motion_kernels)
             kern: Array = np.zeros((k, k), np.float32)
             kern[k // 2] = 1.0 / k
             rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), r.uniform(0, 180), 1.0)
@@ -645,6 +655,10 @@ def main(argv: list[str] | None = None) -> int:
         help="also train on N synthetic street scenes from matthan.recognizers.synth (~1 s each to render)",
     )
     p.add_argument("--steps", type=int, default=0, help="stop after this many steps (smoke test)")
+    p.add_argument("--motion-blur", type=float, default=0.15, help="share of crops with motion blur")
+    p.add_argument(
+        "--motion-blur-max", type=int, default=9, help="longest motion blur (pixels of a training crop)"
+    )
     p.add_argument(
         "--ignore-from",
         type=Path,
@@ -683,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         samples += synthetic_samples(args.synth, args.seed + 1000, workers=args.workers)
         print(f"rendered {args.synth} synthetic street scenes in {time.time() - t0:.0f} s", flush=True)
-    aug = Augmenter(samples, args.size, random.Random(args.seed))
+    aug = Augmenter(samples, args.size, random.Random(args.seed), args.motion_blur, args.motion_blur_max)
     device = torch_device(args.device)
     widths = tuple(int(v) for v in args.widths.split(","))
     loader = torch.utils.data.DataLoader(

@@ -447,6 +447,31 @@ def test_training_with_loader_workers_and_other_widths(tmp_path: Path) -> None:
         train_detector.PlateNet((8, 16, 24))
 
 
+def test_motion_blur_options_smear_that_share_of_crops() -> None:
+    pytest.importorskip("torch")
+    import random
+
+    from matthan.recognizers.plates.train_detector import Augmenter
+
+    default = Augmenter([], 64, random.Random(0))
+    assert (default.motion_blur, default.motion_kernels) == (0.15, [3, 5, 7, 9])  # the recorded recipes'
+    dot = np.zeros((64, 64, 3), np.uint8)
+    dot[32, 32] = 255
+
+    def mean_peak(aug: Augmenter) -> float:
+        """How bright the dot stays above the background, on average over many crops."""
+        peaks = []
+        for _ in range(60):
+            out = aug._photometric(dot).astype(np.float32)
+            peaks.append(float(out.max() - np.median(out)))
+        return float(np.mean(peaks))
+
+    sharp = mean_peak(Augmenter([], 64, random.Random(1), motion_blur=0.0))
+    smeared = Augmenter([], 64, random.Random(1), motion_blur=1.0, motion_blur_max=17)
+    assert smeared.motion_kernels[-1] == 17
+    assert mean_peak(smeared) < 0.4 * sharp  # every crop smeared, the dot's light spread along a line
+
+
 def test_synthetic_training_scenes_do_not_depend_on_the_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
     from matthan.recognizers.plates import train_detector
