@@ -370,7 +370,8 @@ class Augmenter:
             rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), r.uniform(0, 180), 1.0)
             kern = np.asarray(cv2.warpAffine(kern, rot, (k, k)), np.float32)
             kern /= max(float(kern.sum()), 1e-6)
-            out = cv2.filter2D(out, -1, kern)
+            # large kernels are applied through a DFT, whose rounding leaves tiny negative values
+            out = np.maximum(cv2.filter2D(out, -1, kern), 0.0)
         elif r.random() < 0.15:
             out = cv2.GaussianBlur(out, (0, 0), r.uniform(0.5, 1.5))
         if r.random() < 0.2:  # night: dark, low contrast, noisy
