@@ -26,7 +26,8 @@ def _add_detector_options(p: argparse.ArgumentParser) -> None:
         "--fine-side",
         type=int,
         default=None,
-        help="also look at frames larger than --max-side at this longest side, for small plates (0: off)",
+        help="also look at each frame resized to this longest side (small frames enlarged at most twice), "
+        "for small plates (0: off)",
     )
     p.add_argument("--no-read", action="store_true", help="only detect; do not run the plate reader")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")

@@ -118,16 +118,6 @@ def order_corners(points: npt.NDArray[Any]) -> FloatArray:
     return np.stack([p[s.argmin()], p[d.argmax()], p[s.argmax()], p[d.argmin()]]).astype(np.float32)
 
 
-def shrink(frame: Frame, max_side: int) -> tuple[Frame, float]:
-    """`frame` with its longest side at most `max_side` (never enlarged), and the scale applied."""
-    h, w = frame.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    if scale >= 1.0:
-        return frame, 1.0
-    size = (max(round(w * scale), 1), max(round(h * scale), 1))
-    return np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), np.uint8), scale
-
-
 def resize(frame: Frame, scale: float) -> Frame:
     """`frame` scaled by `scale` (area averaging to shrink, bilinear to enlarge)."""
     if scale == 1.0:
@@ -136,6 +126,12 @@ def resize(frame: Frame, scale: float) -> Frame:
     size = (max(round(w * scale), 1), max(round(h * scale), 1))
     method = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
     return np.asarray(cv2.resize(frame, size, interpolation=method), np.uint8)
+
+
+def shrink(frame: Frame, max_side: int) -> tuple[Frame, float]:
+    """`frame` with its longest side at most `max_side` (never enlarged), and the scale applied."""
+    scale = min(1.0, max_side / max(frame.shape[:2]))
+    return resize(frame, scale), scale
 
 
 def letterbox(frame: Frame, max_side: int) -> tuple[FloatArray, float]:
