@@ -130,6 +130,7 @@ _LATER_SETTINGS: dict[str, Any] = {
     "ema": 0.0,
     "extra_share": None,
     "row_mix": 0.0,
+    "spread_rows": 0.0,
 }
 
 

@@ -371,14 +371,17 @@ def synthetic_plate(
     font_variety: float = 0.0,
     loose: bool = False,
     glyph_variety: float = 0.0,
+    spread_rows: float = 0.0,
 ) -> tuple[GreyBatch, str]:
     """One rendered, degraded plate cropped around its corners, and its printed text.
 
     A share `font_variety` of the plates is drawn in a random cut of the typeface (see
     :func:`~matthan.recognizers.synth.plates.random_font`); with `loose`, half of them are cut with
     up to 30 % of their surroundings on each side, as another system's box would cut them; each glyph
-    with another cut (the open 4, the long-flagged 1) is drawn in it with probability `glyph_variety`.
-    With 0, False and 0 the random stream is the one plate-reader 3 was trained on.
+    with another cut (the open 4, the long-flagged 1) is drawn in it with probability `glyph_variety`;
+    a share `spread_rows` has its rows spread across the plate (`FontStyle.justify` from 0.3 to 1), as
+    real plates print the old four-digit serials. With 0, False, 0 and 0 the random stream is the one
+    plate-reader 3 was trained on.
     """
     from matthan.recognizers.synth.augment import augment_plate
     from matthan.recognizers.synth.plates import (
@@ -402,6 +405,8 @@ def synthetic_plate(
     font = random_font(rng) if font_variety > 0 and rng.random() < font_variety else DEFAULT_FONT
     if glyph_variety > 0:  # no draw at 0: older recipes keep their random stream
         font = dataclasses.replace(font, alternates=random_alternates(rng, glyph_variety))
+    if spread_rows > 0 and rng.random() < spread_rows:  # likewise no draw at 0
+        font = dataclasses.replace(font, justify=float(rng.uniform(0.3, 1.0)))
     plate = render_plate(text, rows, colour, rng, height_px=int(rng.integers(36, 72)), shape=shape, font=font)
     view = augment_plate(plate.image, rng, strength=float(rng.uniform(0.3, 1.0)))
     x0, y0 = view.corners.min(axis=0)
@@ -426,6 +431,7 @@ def _render_chunk(
     font_variety: float,
     loose: bool,
     glyph_variety: float,
+    spread_rows: float,
     rng: np.random.Generator,
     _first: int,
     n: int,
@@ -433,7 +439,7 @@ def _render_chunk(
     images = np.zeros((n, INPUT_H, INPUT_W), np.uint8)
     texts: list[str] = []
     for i in range(n):
-        images[i], text = synthetic_plate(rng, foreign_share, font_variety, loose, glyph_variety)
+        images[i], text = synthetic_plate(rng, foreign_share, font_variety, loose, glyph_variety, spread_rows)
         texts.append(text)
     return images, texts
 
@@ -446,9 +452,10 @@ def make_synthetic(
     font_variety: float = 0.0,
     loose: bool = False,
     glyph_variety: float = 0.0,
+    spread_rows: float = 0.0,
 ) -> tuple[GreyBatch, list[str]]:
     """`n` synthetic crops at the input size (rendering is the slow part, so it is done once)."""
-    render = functools.partial(_render_chunk, foreign_share, font_variety, loose, glyph_variety)
+    render = functools.partial(_render_chunk, foreign_share, font_variety, loose, glyph_variety, spread_rows)
     parts = render_in_chunks(render, n, seed, SYNTH_CHUNK, workers)
     images = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, INPUT_H, INPUT_W), np.uint8)
     return images, [t for p in parts for t in p[1]]
@@ -592,6 +599,8 @@ class TrainConfig:
     loose_real: float = 1.0
     #: chance that a synthetic plate draws each glyph that has another cut in that cut (open 4, long 1)
     glyph_variety: float = 0.0
+    #: share of synthetic plates whose rows are spread across the plate (wide letter gaps)
+    spread_rows: float = 0.0
     #: decay of an exponential moving average of the weights, which is then what is evaluated, saved
     #: and exported (0: the weights themselves)
     ema: float = 0.0
@@ -750,6 +759,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         + (f"-font{cfg.font_variety}" if cfg.font_variety else "")
         + ("-loose" if cfg.loose_framing else "")
         + (f"-glyph{cfg.glyph_variety}" if cfg.glyph_variety else "")
+        + (f"-spread{cfg.spread_rows}" if cfg.spread_rows else "")
         + ".npz"
     )
     cache = (cfg.synthetic_cache or cfg.checkpoint) / cache_name
@@ -766,6 +776,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
             font_variety=cfg.font_variety,
             loose=cfg.loose_framing,
             glyph_variety=cfg.glyph_variety,
+            spread_rows=cfg.spread_rows,
         )
         np.savez(cache, images=synth_images, texts=np.array(synth_texts))
         log.info("rendered %d synthetic plates in %.0f s", cfg.synthetic, time.time() - t0)
@@ -899,7 +910,8 @@ def publish(
             "real": "github vitocolerole/label_plate_number (no licence stated; research use), "
             f"{n_train} crops after label fixes, validation held out by name hash (1 in {HOLDOUT_MOD})",
             "synthetic": f"{cfg.synthetic} plates from matthan.recognizers.synth"
-            + (f", {cfg.font_variety:.0%} in random cuts of the typeface" if cfg.font_variety else ""),
+            + (f", {cfg.font_variety:.0%} in random cuts of the typeface" if cfg.font_variety else "")
+            + (f", {cfg.spread_rows:.0%} with rows spread across the plate" if cfg.spread_rows else ""),
             **(
                 {
                     "self_training": f"{scene_crops} plates of the vn-plate-scenes train split (Roboflow "
@@ -939,6 +951,7 @@ _RECIPE_OPTIONS = (
     "loose_framing",
     "loose_real",
     "glyph_variety",
+    "spread_rows",
     "ema",
     "extra_share",
     "row_mix",
@@ -1095,6 +1108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--font-variety", "share of synthetic plates in a random cut of the typeface (0: the one cut)"),
         ("--loose-real", "with --loose-framing, the share of real crops framed loosely (default: all)"),
         ("--glyph-variety", "chance that a synthetic plate draws each glyph that has another cut in it"),
+        ("--spread-rows", "share of synthetic plates with their rows spread across the plate (0: none)"),
         ("--ema", "decay of a moving average of the weights that is evaluated and shipped (0: off)"),
         ("--row-mix", "chance that a real two-row crop's lower row is swapped for another crop's (0: off)"),
         (

@@ -97,12 +97,16 @@ class RenderedPlate:
 class FontStyle:
     """How the typeface is cut: stroke width and letter gap (fractions of the text height), and a
     horizontal scale of the glyphs (below 1: condensed, as on older plates and some makers' stamps),
-    and the characters drawn in their other cut (see `glyphs.ALTERNATES`: the open 4, the long-flagged 1)."""
+    the characters drawn in their other cut (see `glyphs.ALTERNATES`: the open 4, the long-flagged 1),
+    and `justify`: the share of a row's free width spread evenly into its letter gaps (0: rows keep
+    their natural spacing, centred; 1: each row spans the plate, as the old four-digit serials do).
+    Rows of fewer than four characters (``51F`` on a square car plate) stay as they are."""
 
     stroke: float = 0.14
     spacing: float = 0.11
     condense: float = 1.0
     alternates: frozenset[str] = frozenset()
+    justify: float = 0.0
 
 
 #: the typeface drawn when no style is asked for
@@ -210,6 +214,18 @@ def render_plate(
         # squeezed to fit the plate first, then condensed (or widened while there is room)
         fit = min(avail_w / tw, min(1.0, avail_w / tw) * font.condense)
         out_w = max(1, round(tw * fit))
+        if font.justify > 0 and len(line) >= 4 and tw * fit < avail_w - 1:
+            # the same glyphs, drawn again with the free width spread into the gaps
+            extra = font.justify * (avail_w - out_w) / (len(line) - 1) / fit
+            tm = render_text(
+                line,
+                round(char_h),
+                stroke=font.stroke,
+                spacing=font.spacing + extra / round(char_h),
+                alternates=font.alternates,
+            )
+            th, tw = tm.mask.shape
+            out_w = max(1, round(tw * fit))
         row_mask = cv2.resize(tm.mask, (out_w, th), interpolation=cv2.INTER_AREA) if fit != 1 else tm.mask
         x0 = round((W - out_w) / 2)
         y0 = round(y)

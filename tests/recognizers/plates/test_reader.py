@@ -479,6 +479,11 @@ def test_synthetic_font_variety_and_loose_framing_are_reproducible_and_change_th
     cuts, _ = make_synthetic(8, 1, glyph_variety=1.0)
     assert np.array_equal(cuts, make_synthetic(8, 1, glyph_variety=1.0, workers=2)[0])
     assert not np.array_equal(plain, cuts)
+    # likewise rows spread across the plate: none drawn at 0, reproducible, different when drawn
+    assert np.array_equal(plain, make_synthetic(8, 1, spread_rows=0.0)[0])
+    spread, _ = make_synthetic(8, 1, spread_rows=1.0)
+    assert np.array_equal(spread, make_synthetic(8, 1, spread_rows=1.0, workers=2)[0])
+    assert not np.array_equal(plain, spread)
 
 
 def test_loose_real_share_frames_that_share_of_real_crops_loosely() -> None:

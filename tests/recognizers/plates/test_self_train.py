@@ -113,9 +113,16 @@ def test_settings_added_later_keep_older_records_while_at_their_default() -> Non
     for key, default in self_train._LATER_SETTINGS.items():
         assert getattr(cfg, key) == default
     changed = self_train._settings(
-        train_reader.TrainConfig(loose_real=0.3, glyph_variety=0.5, ema=0.999, row_mix=0.5)
+        train_reader.TrainConfig(loose_real=0.3, glyph_variety=0.5, ema=0.999, row_mix=0.5, spread_rows=0.3)
     )
-    assert changed == {**plain, "loose_real": 0.3, "glyph_variety": 0.5, "ema": 0.999, "row_mix": 0.5}
+    assert changed == {
+        **plain,
+        "loose_real": 0.3,
+        "glyph_variety": 0.5,
+        "ema": 0.999,
+        "row_mix": 0.5,
+        "spread_rows": 0.3,
+    }
     # the extra crops' share counts only where there are extra crops (stage 2), so stage 1 keeps its record
     assert self_train._settings(train_reader.TrainConfig(extra_share=0.5)) == plain
     extra = train_reader.TrainConfig(extra_crops=(Path("scene-crops"),))

@@ -13,6 +13,7 @@ from matthan.recognizers.synth.plates import (
     DEFAULT_FONT,
     SIZE_MM,
     FontStyle,
+    RenderedPlate,
     random_alternates,
     random_font,
     render_plate,
@@ -123,6 +124,46 @@ def test_font_style_changes_the_cut_and_the_default_is_unchanged() -> None:
     assert _ink_columns(bike_narrow.image)[0] < 0.85 * _ink_columns(bike)[0]
     for g in bike_narrow.glyphs:
         assert 0 <= g.box[0] < g.box[2] <= bike_narrow.image.shape[1]
+
+
+def _row_glyphs(plate: RenderedPlate, row: int) -> list[tuple[float, float]]:
+    return [(g.box[0], g.box[2]) for g in plate.glyphs if g.row == row]
+
+
+def test_justify_spreads_long_rows_across_the_plate_and_leaves_short_ones() -> None:
+    plain = render_plate("62-H5\n7108", 2, "white", _rng(3), height_px=64)
+    spread = render_plate("62-H5\n7108", 2, "white", _rng(3), height_px=64, font=FontStyle(justify=1.0))
+    half = render_plate("62-H5\n7108", 2, "white", _rng(3), height_px=64, font=FontStyle(justify=0.5))
+    w = plain.image.shape[1]
+
+    def span(p: RenderedPlate) -> float:
+        boxes = _row_glyphs(p, 1)
+        return boxes[-1][1] - boxes[0][0]
+
+    # the four digits span most of the plate when justified, about half their free room at 0.5
+    assert span(plain) < 0.7 * w and span(spread) > 0.85 * w
+    assert span(plain) + 0.35 * (span(spread) - span(plain)) < span(half) < span(spread)
+    # glyphs keep their size, only the gaps grow, and the row stays centred on the plate
+    for (a0, a1), (b0, b1) in zip(_row_glyphs(plain, 1), _row_glyphs(spread, 1), strict=True):
+        assert abs((a1 - a0) - (b1 - b0)) < 0.5
+    first, last = _row_glyphs(spread, 1)[0][0], _row_glyphs(spread, 1)[-1][1]
+    assert abs(first - (w - last)) < 2
+    # and the ink follows the boxes: the lower half's inked columns reach further out
+    lower = [_ink_columns(p.image[p.image.shape[0] // 2 :])[0] for p in (plain, spread)]
+    assert lower[1] > 1.2 * lower[0]
+    # a short row (a square car plate's series) keeps its natural spacing
+    car = render_plate("51F\n1234", 2, "white", _rng(3), height_px=64, shape="car_square")
+    car_spread = render_plate(
+        "51F\n1234", 2, "white", _rng(3), height_px=64, shape="car_square", font=FontStyle(justify=1.0)
+    )
+    assert _row_glyphs(car, 0) == _row_glyphs(car_spread, 0)
+    assert _row_glyphs(car, 1) != _row_glyphs(car_spread, 1)
+    # rows that already fill the plate are unchanged
+    full = render_plate("29-MD2\n123.45", 2, "white", _rng(3), height_px=64)
+    full_spread = render_plate(
+        "29-MD2\n123.45", 2, "white", _rng(3), height_px=64, font=FontStyle(justify=1.0)
+    )
+    assert np.array_equal(full.image, full_spread.image)
 
 
 def test_random_fonts_vary_within_plausible_cuts() -> None:
