@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 
 from matthan.recognizers.plates.evaluate import LabelRow, read_label_fixes, read_labels, split_of
 from matthan.recognizers.plates.reader import Image
+from matthan.recognizers.plates.scenes import normalise_text
 
 HERE = Path(__file__).resolve().parent
 CROPS = HERE.parent.parent / "shared" / "datasets" / "vn-plate-crops"
@@ -52,10 +52,6 @@ class Finding:
     reading: tuple[str, ...]
     #: "substitution" (rows of equal lengths differ) or "length" (a row's length differs)
     kind: str
-
-
-def normalise(text: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "", text.upper())
 
 
 def split_rows(image: Image, rows: int) -> list[Image]:
@@ -94,8 +90,8 @@ def audit(rows: Sequence[LabelRow], images: Path, read_row: ReadRow) -> list[Fin
         image = cv2.imread(str(images / row.image))
         if image is None:
             continue
-        label = tuple(normalise(r) for r in row.text.split("\n"))
-        reading = tuple(normalise(read_row(part)) for part in split_rows(image, len(label)))
+        label = tuple(normalise_text(r) for r in row.text.split("\n"))
+        reading = tuple(normalise_text(read_row(part)) for part in split_rows(image, len(label)))
         kind = compare(label, reading)
         if kind is not None:
             found.append(Finding(row.image, split_of(row.image), label, reading, kind))
