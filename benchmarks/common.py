@@ -6,6 +6,7 @@ import json
 import platform
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,26 @@ def cpu_model() -> str:
         if line.startswith("Model name:"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine() or "unknown"
+
+
+def speed_reference_ms(repeats: int = 3) -> float:
+    """Milliseconds a fixed single-thread workload takes now (median of `repeats`): Python loops and
+    small numpy products, like a reader's pre- and post-processing. Latencies measured on different
+    days compare only with this beside them: a shared machine's speed changes from day to day."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(200_000):
+            total += i
+        b = a
+        for _ in range(2_000):
+            b = np.tanh(b @ a)
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(sorted(times)[len(times) // 2])
 
 
 def write_section(section: str, text: str, results_md: Path = RESULTS_MD) -> None:

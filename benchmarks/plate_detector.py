@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from matthan.benchmarks.common import cpu_model, write_section
+from matthan.benchmarks.common import cpu_model, speed_reference_ms, write_section
 from matthan.recognizers.base import Detections
 from matthan.recognizers.plates import scenes
 from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     frames = frames_640(valid / "images", args.frames)
     result: dict[str, Any] = {
         "machine": cpu_model(),
+        "date": time.strftime("%Y-%m-%d"),
+        "speed_reference_ms": round(speed_reference_ms(), 1),
         "threads": 1,
         "model": str(detect_only.model_path.relative_to(HERE.parent)),
         "model_bytes": detect_only.model_path.stat().st_size,
@@ -139,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Latency per 640-px frame ({len(frames)} validation frames scaled to 640 px, longest side): "
         f"detect p50 {lat['p50']} ms, p95 {lat['p95']} ms wall ({lat['cpu_p50']} ms CPU at p50; the 2-core "
-        "machine was shared with other jobs while measured).",
+        "machine was shared with other jobs while measured). Measured "
+        f"{result['date']}, when a fixed single-thread workload (`benchmarks.common.speed_reference_ms`) "
+        f"took {result['speed_reference_ms']:.0f} ms: latencies of other days compare in proportion.",
     ]
     for side, fine_result in result["fine_pass"].items():
         v, fl = fine_result["valid"], fine_result["latency_640_detect_ms"]

@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from matthan.benchmarks.common import cpu_model, write_section
+from matthan.benchmarks.common import cpu_model, speed_reference_ms, write_section
 from matthan.recognizers.plates import grammar
 from matthan.recognizers.plates.detector import rectify
 from matthan.recognizers.plates.evaluate import (
@@ -228,6 +228,8 @@ def run(n_subset: int, baselines: Sequence[str], work: Path) -> dict[str, Any]:
             print(f"{name} {part}: {time.time() - t0:.0f} s", file=sys.stderr)
     return {
         "machine": cpu_model(),
+        "date": time.strftime("%Y-%m-%d"),
+        "speed_reference_ms": round(speed_reference_ms(), 1),
         "threads": 1,
         "python": platform.python_version(),
         "subset": n_subset,
@@ -279,11 +281,21 @@ def render_markdown(result: dict[str, Any]) -> str:
                 f"{BOX_MARGIN:.0%} larger on each side and not levelled, as box-only detectors and "
                 f"box-labelled datasets cut plates. By source: {families}.",
             ]
-    if "baselines_reused_from" in result:
+    if "speed_reference_ms" in result:
         lines += [
             "",
-            "The baselines' rows are carried over from an earlier run of this benchmark "
-            "(`--reuse-baselines`; same crops and subset, labels before the latest `label_fixes.csv`).",
+            f"Measured {result['date']}; the machine's speed then: a fixed single-thread workload "
+            f"(`benchmarks.common.speed_reference_ms`) took {result['speed_reference_ms']:.0f} ms.",
+        ]
+    if "baselines_reused_from" in result:
+        reused = result["baselines_reused_from"]
+        speed = result.get("baselines_speed_reference_ms")
+        then = f", when the workload took {speed:.0f} ms" if speed else ", its machine's speed not recorded"
+        lines += [
+            "",
+            f"The baselines' rows are carried over from an earlier run of this benchmark ({reused}{then}; "
+            "`--reuse-baselines`; same crops and subset, labels before the latest `label_fixes.csv`): "
+            "compare latencies across runs only in proportion to the workload's time.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -312,8 +324,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["rows"] += [r for r in previous["rows"] if r["reader"] != ours]
         result["readers"].update({k: v for k, v in previous["readers"].items() if k != ours})
         result["baselines_reused_from"] = previous.get(
-            "baselines_reused_from", previous.get("date", "an earlier run")
+            "baselines_reused_from", previous.get("date", "date not recorded")
         )
+        if "baselines_reused_from" in previous:
+            speed = previous.get("baselines_speed_reference_ms")
+        else:
+            speed = previous.get("speed_reference_ms")
+        if speed is not None:
+            result["baselines_speed_reference_ms"] = speed
     RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_JSON.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     markdown = render_markdown(result)

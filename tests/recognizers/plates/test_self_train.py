@@ -178,6 +178,9 @@ def test_self_train_command_runs_three_stages_and_resumes(
     assert PlateReader(shipped).read(render_plate("30A-123.45", 1, "white", np.random.default_rng(0)).image)
     entry = json.loads((out / "manifest.json").read_text())["models"][MODEL_NAME]
     assert "--self-train" in entry["recipe"] and "self_training" in entry["data"]
+    # the recipe names the self-training options that differ from the defaults, so it reproduces the run
+    assert "--self-train-steps 20 --self-train-min-conf 0.0" in entry["recipe"]
+    assert "--self-train-lr" not in entry["recipe"]
 
     # --publish-only measures the model again and takes the training time from the stages' records
     manifest = json.loads((out / "manifest.json").read_text())
