@@ -35,7 +35,7 @@ import numpy as np
 
 from matthan.benchmarks.common import cpu_model, speed_reference_ms, write_section
 from matthan.recognizers.plates import grammar
-from matthan.recognizers.plates.detector import rectify
+from matthan.recognizers.plates.detector import box_crop, rectify
 from matthan.recognizers.plates.evaluate import (
     LABEL_FIXES,
     LabelRow,
@@ -49,7 +49,6 @@ from matthan.recognizers.plates.evaluate import (
 )
 from matthan.recognizers.plates.reader import Image, PlateReader
 from matthan.recognizers.plates.scenes import (
-    box_crop,
     corner_boxes,
     iou_matrix,
     prefix_of,

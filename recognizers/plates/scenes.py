@@ -14,7 +14,7 @@ import json
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,20 +135,6 @@ def corner_boxes(corners: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """Axis-aligned boxes (K, 4) x1 y1 x2 y2 around corners (K, 4, 2)."""
     c = np.asarray(corners, np.float64).reshape(-1, 4, 2)
     return np.concatenate([c.min(1), c.max(1)], axis=1)
-
-
-def box_crop(
-    frame: npt.NDArray[np.uint8], corners: npt.NDArray[np.float32], margins: Sequence[float]
-) -> npt.NDArray[np.uint8]:
-    """The upright box around `corners` grown by `margins` (left, top, right, bottom; fractions of the
-    box), clipped to the frame: a plate as a box-only detector or a hand-drawn box would cut it."""
-    h, w = frame.shape[:2]
-    x1, y1 = corners.min(axis=0)
-    x2, y2 = corners.max(axis=0)
-    bw, bh = x2 - x1, y2 - y1
-    left, top = int(max(0, x1 - margins[0] * bw)), int(max(0, y1 - margins[1] * bh))
-    right, bottom = int(min(w, np.ceil(x2 + margins[2] * bw))), int(min(h, np.ceil(y2 + margins[3] * bh)))
-    return frame[top:bottom, left:right]
 
 
 def read_labels(path: Path, images_dir: Path) -> list[LabelledPlate]:

@@ -34,9 +34,9 @@ import cv2
 import numpy as np
 
 from matthan.models import sha256_of
-from matthan.recognizers.plates.detector import rectify
+from matthan.recognizers.plates.detector import box_crop, rectify
 from matthan.recognizers.plates.reader import MODEL_NAME, PlateReader
-from matthan.recognizers.plates.scenes import box_crop, read_yolo_polygons
+from matthan.recognizers.plates.scenes import read_yolo_polygons
 from matthan.recognizers.plates.train_reader import (
     VERSION,
     TrainConfig,
