@@ -254,6 +254,7 @@ class Augmenter:
         rng: random.Random,
         motion_blur: float = 0.15,
         motion_blur_max: int = 9,
+        tilt: float = 0.0,
     ) -> None:
         self.samples = [s for s in samples if (s.layouts != IGNORE).any()]
         self.all = samples
@@ -262,6 +263,9 @@ class Augmenter:
         #: share of crops smeared by a straight motion, and the longest smear (odd kernel sizes from 3)
         self.motion_blur = motion_blur
         self.motion_kernels = list(range(3, max(motion_blur_max, 3) + 1, 2))
+        #: share of crops turned by up to 90 degrees (plates of parked or leaning motorbikes seen by a
+        #: phone); 0 draws no random number for it, so older recipes give the same crops
+        self.tilt = tilt
 
     def __call__(self, s: Sample) -> tuple[Array, Array, Array]:
         r = self.rng
@@ -281,7 +285,10 @@ class Augmenter:
             if len(corners) and r.random() < 0.7:
                 centre = corners[r.randrange(len(corners))].mean(0)
         scale = float(np.clip(scale, 0.08, 4.0))
-        angle = r.uniform(-8, 8) if r.random() < 0.5 else 0.0
+        if self.tilt and r.random() < self.tilt:
+            angle = r.uniform(-90, 90)
+        else:
+            angle = r.uniform(-8, 8) if r.random() < 0.5 else 0.0
         m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
         m[0, 1] += r.uniform(-0.1, 0.1) * scale  # slight shear
         dst_c = np.array([r.uniform(0.15, 0.85) * size, r.uniform(0.15, 0.85) * size], np.float32)
@@ -661,6 +668,9 @@ def main(argv: list[str] | None = None) -> int:
         "--motion-blur-max", type=int, default=9, help="longest motion blur (pixels of a training crop)"
     )
     p.add_argument(
+        "--tilt", type=float, default=0.0, help="share of crops turned by up to 90 degrees (default none)"
+    )
+    p.add_argument(
         "--ignore-from",
         type=Path,
         metavar="MODEL",
@@ -698,7 +708,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         samples += synthetic_samples(args.synth, args.seed + 1000, workers=args.workers)
         print(f"rendered {args.synth} synthetic street scenes in {time.time() - t0:.0f} s", flush=True)
-    aug = Augmenter(samples, args.size, random.Random(args.seed), args.motion_blur, args.motion_blur_max)
+    aug = Augmenter(
+        samples, args.size, random.Random(args.seed), args.motion_blur, args.motion_blur_max, args.tilt
+    )
     device = torch_device(args.device)
     widths = tuple(int(v) for v in args.widths.split(","))
     loader = torch.utils.data.DataLoader(

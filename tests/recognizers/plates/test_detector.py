@@ -507,6 +507,30 @@ def test_motion_blur_options_smear_that_share_of_crops() -> None:
     assert mean_peak(smeared) < 0.4 * sharp  # every crop smeared, the dot's light spread along a line
 
 
+def test_tilt_option_turns_plates_beyond_the_usual_few_degrees() -> None:
+    pytest.importorskip("torch")
+    import random
+
+    from matthan.recognizers.plates.train_detector import Augmenter, Sample
+
+    image = np.full((200, 200, 3), 90, np.uint8)
+    plate = np.array([[[60, 90], [140, 90], [140, 110], [60, 110]]], np.float32)
+    image[90:110, 60:140] = 230
+    sample = Sample("one", image, plate, np.array([0]))
+
+    def angles(aug: Augmenter, n: int = 40) -> list[float]:
+        out = []
+        for _ in range(n):
+            _, corners, _ = aug(sample)
+            if len(corners):
+                top = corners[0][1] - corners[0][0]  # TR - TL
+                out.append(abs(float(np.degrees(np.arctan2(top[1], top[0])))))
+        return out
+
+    assert max(angles(Augmenter([sample], 96, random.Random(5)))) < 15  # within ±8° plus shear
+    assert max(angles(Augmenter([sample], 96, random.Random(5), tilt=1.0))) > 30
+
+
 def test_synthetic_training_scenes_do_not_depend_on_the_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
     from matthan.recognizers.plates import train_detector
