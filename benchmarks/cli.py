@@ -71,7 +71,10 @@ PIPELINE_NOTE = (
     "`lost_after_s` (0.8 s) earlier: before plates that were never read confidently were dropped "
     "(`min_confidence`), those were the false reads and made p95 about 360 ms. For the clip of real "
     "photos (`python -m matthan.benchmarks.real_clip`, plate texts unknown) duplicates_per_vehicle is"
-    " plate events per distinct text read, texts one character apart counted as one."
+    " plate events per distinct text read, texts one character apart counted as one. "
+    "speed_reference_ms: how long a fixed single-thread workload took just after the run "
+    "(`benchmarks.common.speed_reference_ms`; the shared machine's speed changes from day to day), "
+    "recorded since 2026-12-05."
 )
 OUTAGE_NOTE = (
     "`matthan bench outage --seconds N --outage S --record LABEL`: the embedded broker is frozen "
@@ -82,11 +85,12 @@ OUTAGE_NOTE = (
 
 def record(kind: str, label: str, result: dict[str, Any]) -> None:
     """Keep `result` in benchmarks/results/<kind>.json under `label` and rewrite its RESULTS.md section."""
-    from matthan.benchmarks.common import RESULTS_DIR, write_json
+    from matthan.benchmarks.common import RESULTS_DIR, speed_reference_ms, write_json
 
     path = RESULTS_DIR / f"{kind}.json"
     runs: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
-    runs[label] = {**result, "recorded": time.strftime("%Y-%m-%d")}
+    speed = round(speed_reference_ms(), 1)
+    runs[label] = {**result, "speed_reference_ms": speed, "recorded": time.strftime("%Y-%m-%d")}
     write_json(kind, runs)
     render(kind, runs)
 
