@@ -35,7 +35,7 @@ import numpy as np
 
 from matthan.benchmarks.common import cpu_model, speed_reference_ms, write_section
 from matthan.recognizers.plates import grammar
-from matthan.recognizers.plates.detector import box_crop, rectify
+from matthan.recognizers.plates.detector import BOX_VIEW_MARGIN, box_crop, rectify
 from matthan.recognizers.plates.evaluate import (
     LABEL_FIXES,
     LabelRow,
@@ -62,8 +62,9 @@ SCENES = HERE.parent.parent / "shared" / "datasets" / "vn-plate-scenes" / "valid
 SCENE_TEXTS = HERE / "data" / "vn-plate-scenes-valid-text.csv"
 SCENE_PART = "scene plates, labelled corners"
 BOX_PART = "scene plates, upright boxes"
-#: how much the upright box of a scene plate is grown on each side for BOX_PART (fraction of the box)
-BOX_MARGIN = 0.10
+#: how much the upright box of a scene plate is grown on each side for BOX_PART (fraction of the box):
+#: the margin of the agent's second view of each detected plate, so that row measures that view
+BOX_MARGIN = BOX_VIEW_MARGIN
 RESULTS_JSON = HERE / "results" / "plate_reader.json"
 SECTION = "## Plate reader"
 
