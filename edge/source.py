@@ -77,10 +77,23 @@ def open_options(url: str) -> dict[str, str]:
 
 
 def explain(exc: BaseException, url: str, stalled: bool = False) -> str:
-    """A one-line, password-free reason for a stream failure that tells the installer what to check."""
-    text = scrub(f"{type(exc).__name__}: {exc}", url)
-    low = text.lower()
-    if stalled or "immediate exit" in low or "timed out" in low or isinstance(exc, TimeoutError):
+    """A one-line, password-free reason for a stream failure that tells the installer what to check.
+
+    The exception's class decides first; words are matched only in FFmpeg's message without the URL,
+    whose port or path may hold "401", "404" or "refused" by chance."""
+    if stalled or isinstance(exc, TimeoutError):
+        return "no data from the stream within the timeout (camera frozen or network down)"
+    if isinstance(exc, av.error.HTTPUnauthorizedError):
+        return "authentication failed: check the user name and password in the camera URL"
+    if isinstance(exc, av.error.HTTPForbiddenError):
+        return "access forbidden: this user may not view that stream"
+    if isinstance(exc, av.error.HTTPNotFoundError):
+        return "stream not found: check the path in the camera URL"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: nothing listens at that host and port"
+    message = exc.strerror if isinstance(exc, av.error.FFmpegError) and exc.strerror else str(exc)
+    low = scrub(message, url).lower()
+    if "immediate exit" in low or "timed out" in low:
         return "no data from the stream within the timeout (camera frozen or network down)"
     if "401" in low or "unauthorized" in low:
         return "authentication failed: check the user name and password in the camera URL"
@@ -90,9 +103,9 @@ def explain(exc: BaseException, url: str, stalled: bool = False) -> str:
         return "connection refused: nothing listens at that host and port"
     if "no route" in low or "unreachable" in low or "name or service" in low or "resolve" in low:
         return "host unreachable: check the address and the network"
-    if "invalid data" in low or "no video" in low:
+    if isinstance(exc, av.error.InvalidDataError) or "invalid data" in low or "no video" in low:
         return "not a video stream: the URL answers but FFmpeg finds no decodable video"
-    return text[:300]
+    return scrub(f"{type(exc).__name__}: {exc}", url)[:300]
 
 
 class CameraSource:
