@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (valid / "images").is_dir():
         raise SystemExit(f"{valid}/images not found: pass --shared DIR")
 
+    load_at_start = os.getloadavg()[0]
     detect_only = PlateDetector(PlatesConfig(read=False))
     detect_only.load()
     full = PlateDetector(PlatesConfig(read=True))
@@ -92,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": cpu_model(),
         "date": time.strftime("%Y-%m-%d"),
         "speed_reference_ms": round(speed_reference_ms(), 1),
+        "load_average": round(load_at_start, 2),
         "threads": 1,
         "model": str(detect_only.model_path.relative_to(HERE.parent)),
         "model_bytes": detect_only.model_path.stat().st_size,
@@ -140,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         *rows,
         "",
         f"Latency per 640-px frame ({len(frames)} validation frames scaled to 640 px, longest side): "
-        f"detect p50 {lat['p50']} ms, p95 {lat['p95']} ms wall ({lat['cpu_p50']} ms CPU at p50; the 2-core "
-        "machine was shared with other jobs while measured). Measured "
+        f"detect p50 {lat['p50']} ms, p95 {lat['p95']} ms wall ({lat['cpu_p50']} ms CPU at p50; load "
+        f"average {result['load_average']} on the 2-core machine when the run started). Measured "
         f"{result['date']}, when a fixed single-thread workload (`benchmarks.common.speed_reference_ms`) "
-        f"took {result['speed_reference_ms']:.0f} ms: latencies of other days compare in proportion.",
+        f"took {result['speed_reference_ms']:.0f} ms (a rough guide to the day's speed only: it does not "
+        "scale with this network's time).",
     ]
     for side, fine_result in result["fine_pass"].items():
         v, fl = fine_result["valid"], fine_result["latency_640_detect_ms"]
