@@ -417,7 +417,7 @@ def test_recall_floor_on_validation_split(detector: PlateDetector) -> None:
 
 TEXT_LABELS = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "vn-plate-scenes-valid-text.csv"
 #: detect -> read (two views per plate) exact on the 192 hand-read plates of TEXT_LABELS: 0.964
-#: measured with plate-reader 5 (0.938 reading the rectified crop only; benchmarks/RESULTS.md); the
+#: measured with plate-reader 6 and 5 (0.938 reading the rectified crop only; benchmarks/RESULTS.md); the
 #: floor leaves about 6 plates of margin.
 END_TO_END_FLOOR = 0.93
 
