@@ -448,6 +448,23 @@ def test_training_smoke_exports_a_model_the_reader_runs(
     assert reading.format in ("vn", "unknown")
     assert len(reading.char_confidences) == len(reading.normalised)
 
+    # publishing with --int8: the float export is kept, the int8 one registered and described
+    onnx_path = out / MODEL_NAME / train_reader.VERSION / "model.onnx"
+    cfg = train_reader.TrainConfig(
+        crops=crops, out=out, checkpoint=ckpt, int8=True, widths=(8, 8, 16, 16, 16)
+    )
+    train_reader.publish(cfg, onnx_path, 0.1, 12, history)
+    entry = json.loads((out / "manifest.json").read_text())["models"][MODEL_NAME]
+    assert entry["quantisation"]["calibration_crops"] == sum(
+        train_reader.trainable(c) for c in train_reader.load_crops(crops)
+    )
+    assert "--int8" in entry["recipe"]
+    assert "int8 inside" in (onnx_path.parent / "card.md").read_text()
+    from matthan.recognizers.plates.quantize import is_quantised
+
+    assert is_quantised(onnx_path) and not is_quantised(ckpt / "model-float.onnx")
+    assert PlateReader(onnx_path).read(_render("51F-356.13", 1)).format in ("vn", "unknown")
+
     # fine-tuning: start from those weights, with a second crop folder trained on in full, and
     # synthetic plates in random cuts of the typeface (rendered apart: their own cache file), a
     # moving average of the weights as the model evaluated and shipped, and two-row crops' rows mixed
