@@ -136,15 +136,23 @@ def spooled_ids(data_dir: Path) -> list[str]:
 
 
 def run_agent_until(
-    config: Path, seconds: float, sig: signal.Signals = signal.SIGTERM
+    config: Path, data_dir: Path, spooled: int, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 60.0
 ) -> subprocess.CompletedProcess[str]:
+    """Run the agent until its spool holds `spooled` events (however slow the machine starts it)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "matthan.edge", "agent", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(seconds)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:  # (the agent creates the spool; connecting first would create an empty file)
+            if (data_dir / "spool.sqlite").is_file() and len(spooled_ids(data_dir)) >= spooled:
+                break
+        except sqlite3.Error:  # its table is not made yet
+            pass
+        time.sleep(0.2)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
@@ -160,7 +168,7 @@ def test_stopped_or_killed_agent_replays_its_spool_after_a_restart(
     data_dir = tmp_path / "agent"
     config = write_config(tmp_path / "agent.yaml", f"127.0.0.1:{port}", rtsp.url("/cam"), data_dir, prefix)
 
-    first = run_agent_until(config, 6.0, sig)  # no broker: everything is spooled
+    first = run_agent_until(config, data_dir, 4, sig)  # no broker: everything is spooled
     assert "Traceback" not in first.stderr
     kept = spooled_ids(data_dir)
     assert len(kept) >= 3, first.stderr  # camera online + heartbeats

@@ -38,7 +38,11 @@ def test_frozen_broker_loses_nothing(
             recorder = Recorder()
             recorder.attach(agent)
             agent.start()
-            time.sleep(4)
+            deadline = time.monotonic() + 30  # events flowing (a slow machine starts slower), then freeze
+            while not recorder.latencies_s and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert recorder.latencies_s, "the broker acknowledged nothing before the outage"
+            time.sleep(2)
             broker.pause()
             time.sleep(8)
             spooled = agent.spool.depth()
