@@ -76,35 +76,50 @@ def open_options(url: str) -> dict[str, str]:
     return {}
 
 
+NO_DATA = "no data from the stream within the timeout (camera frozen or network down)"
+AUTH_FAILED = "authentication failed: check the user name and password in the camera URL"
+FORBIDDEN = "access forbidden: this user may not view that stream"
+NOT_FOUND = "stream not found: check the path in the camera URL"
+REFUSED = "connection refused: nothing listens at that host and port"
+UNREACHABLE = "host unreachable: check the address and the network"
+NOT_VIDEO = "not a video stream: the URL answers but FFmpeg finds no decodable video"
+
+#: reasons by the failure's exception class, tried first, in order
+_REASON_BY_CLASS: tuple[tuple[type[BaseException], str], ...] = (
+    (TimeoutError, NO_DATA),
+    (av.error.HTTPUnauthorizedError, AUTH_FAILED),
+    (av.error.HTTPForbiddenError, FORBIDDEN),
+    (av.error.HTTPNotFoundError, NOT_FOUND),
+    (ConnectionRefusedError, REFUSED),
+)
+#: then by words in the error's message (never the URL), in order
+_REASON_BY_WORDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("immediate exit", "timed out"), NO_DATA),
+    (("401", "unauthorized"), AUTH_FAILED),
+    (("404", "not found"), NOT_FOUND),
+    (("connection refused",), REFUSED),
+    (("no route", "unreachable", "name or service", "resolve"), UNREACHABLE),
+    (("invalid data", "no video"), NOT_VIDEO),
+)
+
+
 def explain(exc: BaseException, url: str, stalled: bool = False) -> str:
     """A one-line, password-free reason for a stream failure that tells the installer what to check.
 
     The exception's class decides first; words are matched only in FFmpeg's message without the URL,
     whose port or path may hold "401", "404" or "refused" by chance."""
-    if stalled or isinstance(exc, TimeoutError):
-        return "no data from the stream within the timeout (camera frozen or network down)"
-    if isinstance(exc, av.error.HTTPUnauthorizedError):
-        return "authentication failed: check the user name and password in the camera URL"
-    if isinstance(exc, av.error.HTTPForbiddenError):
-        return "access forbidden: this user may not view that stream"
-    if isinstance(exc, av.error.HTTPNotFoundError):
-        return "stream not found: check the path in the camera URL"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused: nothing listens at that host and port"
+    if stalled:
+        return NO_DATA
+    for cls, reason in _REASON_BY_CLASS:
+        if isinstance(exc, cls):
+            return reason
     message = exc.strerror if isinstance(exc, av.error.FFmpegError) and exc.strerror else str(exc)
     low = scrub(message, url).lower()
-    if "immediate exit" in low or "timed out" in low:
-        return "no data from the stream within the timeout (camera frozen or network down)"
-    if "401" in low or "unauthorized" in low:
-        return "authentication failed: check the user name and password in the camera URL"
-    if "404" in low or "not found" in low:
-        return "stream not found: check the path in the camera URL"
-    if "connection refused" in low:
-        return "connection refused: nothing listens at that host and port"
-    if "no route" in low or "unreachable" in low or "name or service" in low or "resolve" in low:
-        return "host unreachable: check the address and the network"
-    if isinstance(exc, av.error.InvalidDataError) or "invalid data" in low or "no video" in low:
-        return "not a video stream: the URL answers but FFmpeg finds no decodable video"
+    for words, reason in _REASON_BY_WORDS:
+        if any(word in low for word in words):
+            return reason
+    if isinstance(exc, av.error.InvalidDataError):
+        return NOT_VIDEO
     return scrub(f"{type(exc).__name__}: {exc}", url)[:300]
 
 

@@ -35,18 +35,21 @@ CALIBRATION_CROPS = 300
 QUANTISED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger"})
 
 
-def is_quantised(path: Path) -> bool:
-    """True when the ONNX file at `path` already holds int8 (quantise/dequantise) nodes."""
+def _graph(path: Path) -> Any:
     import onnx
 
-    return any(node.op_type in QUANTISED_OPS for node in onnx.load(str(path)).graph.node)
+    return onnx.load(str(path)).graph
 
 
-def after_last_conv(path: Path) -> list[str]:
+def is_quantised(path: Path, graph: Any = None) -> bool:
+    """True when the ONNX file at `path` (or its loaded `graph`) holds int8 (quantise/dequantise) nodes."""
+    graph = graph if graph is not None else _graph(path)
+    return any(node.op_type in QUANTISED_OPS for node in graph.node)
+
+
+def after_last_conv(path: Path, graph: Any = None) -> list[str]:
     """Names of the nodes after the graph's last convolution (kept in float32)."""
-    import onnx
-
-    nodes = list(onnx.load(str(path)).graph.node)
+    nodes = list((graph if graph is not None else _graph(path)).node)
     convs = [i for i, node in enumerate(nodes) if node.op_type == "Conv"]
     if not convs:
         raise ValueError(f"{path} has no convolution: not a plate reader")
@@ -75,7 +78,6 @@ def _inputs(paths: Sequence[Path], input_name: str) -> Iterator[dict[str, npt.ND
 def quantise_reader(src: Path, dst: Path, crops: Sequence[Path]) -> dict[str, Any]:
     """Write the int8 version of the float reader `src` to `dst` (may be `src` itself), calibrated on
     `crops` (image files of the training split). Returns what was done, for the model card."""
-    import onnxruntime as ort
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -84,9 +86,10 @@ def quantise_reader(src: Path, dst: Path, crops: Sequence[Path]) -> dict[str, An
         quantize_static,
     )
 
-    if is_quantised(src):
+    graph = _graph(src)
+    if is_quantised(src, graph):
         raise ValueError(f"{src} is already quantised")
-    input_name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    input_name = graph.input[0].name
 
     class Crops(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -106,7 +109,7 @@ def quantise_reader(src: Path, dst: Path, crops: Sequence[Path]) -> dict[str, An
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
-            nodes_to_exclude=after_last_conv(src),
+            nodes_to_exclude=after_last_conv(src, graph),
         )
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(out), dst)
