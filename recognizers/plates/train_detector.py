@@ -193,6 +193,41 @@ def mark_unlabelled(samples: list[Sample], model: Path) -> int:
     return added
 
 
+#: `--synth-plates`: rendered plates are pasted 14 px to this many pixels wide (the issue's 20-300 px
+#: range of plate sizes, and smaller)
+SYNTH_PASTE_MAX_W = 300
+
+
+def synthetic_plates(n: int, seed: int) -> list[Sample]:
+    """`n` flat plates from the renderer (`synth.render_plate`): random valid texts of every category in
+    their colours, one-row car, two-row square car and motorbike shapes, plate-maker fonts, 40-120 px
+    tall, some dirtied, washed out or darkened. Each is one Sample whose corners are its image's."""
+    from matthan.recognizers.plates import grammar
+    from matthan.recognizers.synth.augment import dirt
+    from matthan.recognizers.synth.plates import COLOURS, DEFAULT_FONT, PlateShape, random_font, render_plate
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        rows = 1 if rng.random() < 0.4 else 2
+        info = grammar.random_plate(rng, rows=rows)
+        colour = info.colour if info.colour and rng.random() < 0.85 else str(rng.choice(COLOURS))
+        shape: PlateShape | None = "car_square" if rows == 2 and rng.random() < 0.3 else None
+        font = random_font(rng) if rng.random() < 0.5 else DEFAULT_FONT
+        plate = render_plate(
+            info.text, rows, colour, rng, height_px=int(rng.integers(40, 121)), shape=shape, font=font
+        )
+        image = plate.image
+        if rng.random() < 0.3:
+            image = dirt(image, rng, amount=0.2)
+        # the sheeting's brightness under different light: the crop's own photometric jitter comes later
+        image = np.clip(image.astype(np.float32) * rng.uniform(0.55, 1.1), 0, 255).astype(np.uint8)
+        h, w = image.shape[:2]
+        c = np.array([[[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]]], np.float32)
+        out.append(Sample(f"plate_{seed}_{i:05d}", image, c, np.asarray([rows - 1], np.int64)))
+    return out
+
+
 #: synthetic scenes are rendered in chunks of this many (see `synth.parallel.render_in_chunks`)
 SYNTH_CHUNK = 50
 
@@ -255,6 +290,8 @@ class Augmenter:
         motion_blur: float = 0.15,
         motion_blur_max: int = 9,
         tilt: float = 0.0,
+        synth_plates: list[Sample] | None = None,
+        synth_share: float = 0.0,
     ) -> None:
         self.samples = [s for s in samples if (s.layouts != IGNORE).any()]
         self.all = samples
@@ -266,6 +303,10 @@ class Augmenter:
         #: share of crops turned by up to 90 degrees (plates of parked or leaning motorbikes seen by a
         #: phone); 0 draws no random number for it, so older recipes give the same crops
         self.tilt = tilt
+        #: rendered plates (`synthetic_plates`) and the share of pasted plates drawn from them instead
+        #: of from the training images: new plates on the real backgrounds of the crops
+        self.synth_plates = synth_plates or []
+        self.synth_share = synth_share if self.synth_plates else 0.0
 
     def __call__(self, s: Sample) -> tuple[Array, Array, Array]:
         r = self.rng
@@ -330,14 +371,20 @@ class Augmenter:
 
     def _paste(self, img: Array, corners: Array, layouts: Array) -> tuple[Array, Array, Array]:
         r = self.rng
-        src = self.samples[r.randrange(len(self.samples))]
+        # 0 draws no random number for it, so older recipes give the same crops
+        rendered = self.synth_share > 0 and r.random() < self.synth_share
+        if rendered:
+            src = self.synth_plates[r.randrange(len(self.synth_plates))]
+        else:
+            src = self.samples[r.randrange(len(self.samples))]
         real = np.flatnonzero(src.layouts != IGNORE)
         k = int(real[r.randrange(len(real))])
         sc = src.corners[k]
         pw = float(_plate_width(sc))
         if pw < 25:
             return img, corners, layouts
-        target_w = math.exp(r.uniform(math.log(14), math.log(200)))
+        widest = SYNTH_PASTE_MAX_W if rendered else 200
+        target_w = math.exp(r.uniform(math.log(14), math.log(min(widest, self.size - 8))))
         f = target_w / pw
         size = self.size
         ph = float(sc[:, 1].max() - sc[:, 1].min()) * f
@@ -358,7 +405,9 @@ class Augmenter:
         pm = cv2.getPerspectiveTransform(sc.astype(np.float32), dst)
         warped = cv2.warpPerspective(src.image, pm, (size, size), flags=cv2.INTER_AREA)
         mask = np.zeros((size, size), np.uint8)
-        margin = (dst - dst.mean(0)) * 1.08 + dst.mean(0)
+        # a cut from a photo brings a little of its surroundings; a rendered plate has none (its
+        # image ends at the plate's edge), so it is pasted exactly along its corners
+        margin = (dst - dst.mean(0)) * (1.0 if rendered else 1.08) + dst.mean(0)
         cv2.fillConvexPoly(mask, np.round(margin).astype(np.int32), 255)
         m = mask > 0
         img = img.copy()
@@ -662,6 +711,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="also train on N synthetic street scenes from matthan.recognizers.synth (~1 s each to render)",
     )
+    p.add_argument(
+        "--synth-plates",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the plates pasted into training crops that are rendered (matthan.recognizers.synth, "
+        f"14-{SYNTH_PASTE_MAX_W} px wide, with perspective) instead of cut from other training images",
+    )
+    p.add_argument(
+        "--synth-plate-pool", type=int, default=3000, help="rendered plates drawn for --synth-plates"
+    )
     p.add_argument("--steps", type=int, default=0, help="stop after this many steps (smoke test)")
     p.add_argument("--motion-blur", type=float, default=0.15, help="share of crops with motion blur")
     p.add_argument(
@@ -708,8 +768,20 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         samples += synthetic_samples(args.synth, args.seed + 1000, workers=args.workers)
         print(f"rendered {args.synth} synthetic street scenes in {time.time() - t0:.0f} s", flush=True)
+    pool: list[Sample] = []
+    if args.synth_plates > 0:
+        t0 = time.time()
+        pool = synthetic_plates(args.synth_plate_pool, args.seed + 2000)
+        print(f"rendered {len(pool)} synthetic plates in {time.time() - t0:.0f} s", flush=True)
     aug = Augmenter(
-        samples, args.size, random.Random(args.seed), args.motion_blur, args.motion_blur_max, args.tilt
+        samples,
+        args.size,
+        random.Random(args.seed),
+        args.motion_blur,
+        args.motion_blur_max,
+        args.tilt,
+        synth_plates=pool,
+        synth_share=args.synth_plates,
     )
     device = torch_device(args.device)
     widths = tuple(int(v) for v in args.widths.split(","))

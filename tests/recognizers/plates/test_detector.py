@@ -531,6 +531,60 @@ def test_tilt_option_turns_plates_beyond_the_usual_few_degrees() -> None:
     assert max(angles(Augmenter([sample], 96, random.Random(5), tilt=1.0))) > 30
 
 
+def test_rendered_plates_are_pasted_onto_real_crops_with_their_corners() -> None:
+    """`--synth-plates`: rendered plates of both layouts, pasted 14-300 px wide where they are labelled."""
+    pytest.importorskip("torch")
+    import random
+
+    from matthan.recognizers.plates.train_detector import (
+        SYNTH_PASTE_MAX_W,
+        Augmenter,
+        Sample,
+        synthetic_plates,
+    )
+
+    pool = synthetic_plates(12, seed=3)
+    assert len(pool) == 12 and {int(s.layouts[0]) for s in pool} == {0, 1}
+    for s in pool:
+        h, w = s.image.shape[:2]
+        assert 40 <= h <= 120 and s.corners.shape == (1, 4, 2)
+        assert s.corners[0].max(0).tolist() == [w - 1, h - 1]
+    assert synthetic_plates(3, seed=3)[2].image.tobytes() == pool[2].image.tobytes()  # reproducible
+
+    background = Sample(
+        "street",
+        np.full((400, 400, 3), 40, np.uint8),
+        np.zeros((0, 4, 2), np.float32),
+        np.zeros((0,), np.int64),
+    )
+    holder = Sample(
+        "holder",
+        np.full((100, 100, 3), 40, np.uint8),
+        np.array([[[10, 10], [60, 10], [60, 30], [10, 30]]], np.float32),
+        np.array([0]),
+    )
+    aug = Augmenter([background, holder], 320, random.Random(2), synth_plates=pool, synth_share=1.0)
+    widths, pasted = [], 0
+    for _ in range(40):
+        img, corners, _ = aug._paste(
+            np.full((320, 320, 3), 40, np.uint8), np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.int64)
+        )
+        if not len(corners):
+            continue
+        pasted += 1
+        c = corners[0]
+        widths.append(float(c[:, 0].max() - c[:, 0].min()))
+        inside = np.zeros((320, 320), np.uint8)
+        cv2.fillConvexPoly(inside, np.round(c).astype(np.int32), 1)
+        changed = np.abs(img.astype(int) - 40).sum(2) > 0
+        # the rendered plate lands inside its labelled corners, nothing of it outside them
+        assert changed[inside == 0].mean() < 0.01
+    assert pasted >= 30
+    assert min(widths) >= 10 and max(widths) <= SYNTH_PASTE_MAX_W * 1.3 and max(widths) > 120
+    # with no rendered plates to draw from, every pasted plate comes from the training images
+    assert Augmenter([background, holder], 320, random.Random(2), synth_share=1.0).synth_share == 0.0
+
+
 def test_synthetic_training_scenes_do_not_depend_on_the_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
     from matthan.recognizers.plates import train_detector
