@@ -25,6 +25,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,9 @@ IGNORE = -1
 #: `--ignore-from`: a detection at least this sure that overlaps no labelled plate (IoU below
 #: IGNORE_IOU) is taken for a plate nobody labelled, grown by IGNORE_GROW on each side
 IGNORE_SCORE, IGNORE_IOU, IGNORE_GROW = 0.4, 0.1, 0.2
+#: `--hard-from`: a labelled plate is hard for a model that scores it under HARD_SCORE (no detection
+#: that sure at IoU >= HARD_IOU)
+HARD_SCORE, HARD_IOU = 0.5, 0.5
 
 
 # ----------------------------------------------------------------------------------------- model
@@ -191,6 +195,26 @@ def mark_unlabelled(samples: list[Sample], model: Path) -> int:
             samples[i] = Sample(s.name, s.image, corners, layouts)
             added += len(regions)
     return added
+
+
+def hard_plates(samples: list[Sample], model: Path) -> list[int]:
+    """Per sample, how many of its labelled plates detector `model` finds with a score under
+    HARD_SCORE or not at all (the whole image at the detector's default settings)."""
+    from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
+
+    detector = PlateDetector(PlatesConfig(model_path=model, score_threshold=HARD_SCORE), reader=None)
+    counts = []
+    for s in samples:
+        labelled = corner_boxes(s.corners[s.layouts != IGNORE])
+        if not len(labelled):
+            counts.append(0)
+            continue
+        found = np.asarray(detector.detect(s.image).boxes, np.float64).reshape(-1, 4)
+        if not len(found):
+            counts.append(len(labelled))
+            continue
+        counts.append(int((iou_matrix(found, labelled).max(0) < HARD_IOU).sum()))
+    return counts
 
 
 #: `--synth-plates`: rendered plates are pasted 14 px to this many pixels wide (the issue's 20-300 px
@@ -574,16 +598,17 @@ class _Crops(torch.utils.data.Dataset[tuple[Array, dict[str, Array]]]):
 
 
 class _EpochBatches:
-    """Shuffled index batches, a new order every epoch (works with persistent loader workers)."""
+    """Shuffled index batches, a new order every epoch (works with persistent loader workers); the
+    indices in `extra` are drawn once more per epoch for each time they appear there."""
 
-    def __init__(self, n: int, batch: int, rng: random.Random) -> None:
-        self.n, self.batch, self.rng = n, batch, rng
+    def __init__(self, n: int, batch: int, rng: random.Random, extra: Sequence[int] = ()) -> None:
+        self.n, self.batch, self.rng, self.extra = n, batch, rng, list(extra)
 
     def __len__(self) -> int:
-        return max(self.n // self.batch, 1)
+        return max((self.n + len(self.extra)) // self.batch, 1)
 
     def __iter__(self) -> Any:
-        order = list(range(self.n))
+        order = list(range(self.n)) + self.extra
         self.rng.shuffle(order)
         for b in range(len(self)):
             yield order[b * self.batch : (b + 1) * self.batch]
@@ -738,6 +763,16 @@ def main(argv: list[str] | None = None) -> int:
         "(plates nobody labelled); e.g. the previous release",
     )
     p.add_argument(
+        "--hard-from",
+        type=Path,
+        metavar="MODEL",
+        help="a plate detector (ONNX) whose missed or unsure (score < 0.5) labelled plates make their "
+        "training images drawn more often (--hard-repeat); e.g. the previous release",
+    )
+    p.add_argument(
+        "--hard-repeat", type=int, default=2, help="extra draws per epoch of each hard image (--hard-from)"
+    )
+    p.add_argument(
         "--publish",
         metavar="VERSION",
         help="do not train: copy OUT/model.onnx to models/plate-detector/VERSION/ and register it in the "
@@ -764,6 +799,16 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         n = mark_unlabelled(samples, args.ignore_from)
         print(f"{n} unlabelled regions to ignore, found by {args.ignore_from} in {time.time() - t0:.0f} s")
+    extra: list[int] = []
+    if args.hard_from:
+        t0 = time.time()
+        hard = hard_plates(samples, args.hard_from)
+        extra = [i for i, k in enumerate(hard) if k] * args.hard_repeat
+        print(
+            f"{sum(hard)} hard plates in {sum(k > 0 for k in hard)} images for {args.hard_from} "
+            f"({time.time() - t0:.0f} s): each drawn {1 + args.hard_repeat} times per epoch",
+            flush=True,
+        )
     if args.synth:
         t0 = time.time()
         samples += synthetic_samples(args.synth, args.seed + 1000, workers=args.workers)
@@ -787,7 +832,7 @@ def main(argv: list[str] | None = None) -> int:
     widths = tuple(int(v) for v in args.widths.split(","))
     loader = torch.utils.data.DataLoader(
         _Crops(aug, samples, args.seed),
-        batch_sampler=_EpochBatches(len(samples), args.batch, random.Random(args.seed)),
+        batch_sampler=_EpochBatches(len(samples), args.batch, random.Random(args.seed), extra),
         num_workers=args.workers,
         collate_fn=_collate,
         worker_init_fn=_seed_worker if args.workers else None,
@@ -801,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
     for q in ema.parameters():
         q.requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
-    steps_per_epoch = max(len(samples) // args.batch, 1)
+    steps_per_epoch = max((len(samples) + len(extra)) // args.batch, 1)
     total_steps = steps_per_epoch * args.epochs
     start_epoch, step = 0, 0
     args.out.mkdir(parents=True, exist_ok=True)

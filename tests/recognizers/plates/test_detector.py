@@ -650,6 +650,37 @@ def test_mark_unlabelled_finds_plates_nobody_labelled(
     assert "1 unlabelled regions to ignore" in capsys.readouterr().out
 
 
+def test_hard_images_are_drawn_more_often(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A labelled plate the model does not find makes its image hard; an epoch draws it 1 + R times."""
+    pytest.importorskip("torch")
+    import random
+
+    from matthan.recognizers.plates import train_detector as td
+
+    model = resolve(MODEL_NAME, FIX_COMMAND).path
+    frame, (x1, y1, x2, y2) = _frame_with_plate()
+    found = np.array([[[x1, y1], [x2, y1], [x2, y2], [x1, y2]]], np.float32)
+    nowhere = np.array([[[10, 10], [70, 10], [70, 30], [10, 30]]], np.float32)  # blank wall, no plate
+    samples = [
+        td.Sample("found", frame, found, np.array([0])),
+        td.Sample("missed", frame, np.concatenate([found, nowhere]), np.array([0, 0])),
+        td.Sample("ignored", frame, nowhere, np.array([td.IGNORE])),
+        td.Sample("empty", frame, np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.int64)),
+    ]
+    assert td.hard_plates(samples, model) == [0, 1, 0, 0]
+
+    batches = td._EpochBatches(4, 2, random.Random(0), extra=[1, 1])
+    drawn = [i for b in batches for i in b]
+    assert len(batches) == 3 and sorted(drawn) == [0, 1, 1, 1, 2, 3]
+
+    # the training command: one of two images is labelled where there is no plate
+    data = _tiny_scene_dataset(tmp_path / "scenes", 2, layout=0)
+    (data / "train" / "labels" / "t_1.txt").write_text("0 0.05 0.05 0.15 0.05 0.15 0.1 0.05 0.1\n")
+    args = ["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch", "2"]
+    assert td.main([*args, "--steps", "2", "--size", "160", "--hard-from", str(model)]) == 0
+    assert "1 hard plates in 1 images" in capsys.readouterr().out
+
+
 def test_box_crop_grows_the_upright_box_and_stays_in_the_frame() -> None:
     frame = np.arange(100 * 200 * 3, dtype=np.uint32).reshape(100, 200, 3).astype(np.uint8)
     corners = np.array([[50, 40], [110, 42], [112, 60], [52, 58]], np.float32)
