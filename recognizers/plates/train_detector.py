@@ -830,9 +830,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     device = torch_device(args.device)
     widths = tuple(int(v) for v in args.widths.split(","))
+    batches = _EpochBatches(len(samples), args.batch, random.Random(args.seed), extra)
     loader = torch.utils.data.DataLoader(
         _Crops(aug, samples, args.seed),
-        batch_sampler=_EpochBatches(len(samples), args.batch, random.Random(args.seed), extra),
+        batch_sampler=batches,
         num_workers=args.workers,
         collate_fn=_collate,
         worker_init_fn=_seed_worker if args.workers else None,
@@ -846,7 +847,7 @@ def main(argv: list[str] | None = None) -> int:
     for q in ema.parameters():
         q.requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
-    steps_per_epoch = max((len(samples) + len(extra)) // args.batch, 1)
+    steps_per_epoch = len(batches)
     total_steps = steps_per_epoch * args.epochs
     start_epoch, step = 0, 0
     args.out.mkdir(parents=True, exist_ok=True)
