@@ -246,6 +246,46 @@ def test_decoding_prefers_grammar_valid_readings_only_when_likely(
     assert len(reading.char_confidences) == len(reading.normalised)
 
 
+def _doubt(rows: np.ndarray, row: int, char_index: int, p: float) -> None:
+    """Make a character of `rows` (as `_frames` lays them out) the best class at only probability p."""
+    for t in (3 * char_index + 1, 3 * char_index + 2):
+        best = int(rows[row, t].argmax())
+        rows[row, t] = (1 - p - 0.3) / (NUM_CLASSES - 2)
+        rows[row, t, BLANK] = 0.3
+        rows[row, t, best] = p
+
+
+@pytest.mark.parametrize(
+    ("top", "bottom", "doubt", "expected_text", "expected_format"),
+    [
+        # a dot read as 5 that the network doubts is dropped
+        ("47A435647", "", (0, 5, 0.4), "47A-436.47", "vn"),
+        # a screw read as T on a two-row plate
+        ("59B1T", "33216", (0, 4, 0.45), "59-B1\n332.16", "vn"),
+        # not when the network is sure of the character
+        ("47A435647", "", (0, 5, 0.6), "47A435647", "unknown"),
+        # not when dropping the doubtful character leaves no plate either
+        ("6B94558", "", (0, 3, 0.4), "6B94558", "unknown"),
+    ],
+)
+def test_decoding_drops_only_a_doubtful_character(
+    reader: PlateReader,
+    top: str,
+    bottom: str,
+    doubt: tuple[int, int, float],
+    expected_text: str,
+    expected_format: str,
+) -> None:
+    rows = np.stack([_frames(top), _frames(bottom)])
+    _doubt(rows, *doubt)
+    reading = reader.decode(rows)
+    assert (reading.text, reading.format) == (expected_text, expected_format)
+    assert len(reading.char_confidences) == len(reading.normalised)
+    if expected_format == "vn":
+        assert reading.confidence <= 1 - doubt[2] + 1e-6
+        assert reading.raw == "\n".join(r for r in (top, bottom) if r)
+
+
 def test_moped_series_reads_as_md(reader: PlateReader) -> None:
     reading = _decode(reader, "29MD1", "22359")
     assert (reading.text, reading.normalised, reading.category) == ("29-MĐ1\n223.59", "29MD122359", "moped")
