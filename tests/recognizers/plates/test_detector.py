@@ -337,6 +337,19 @@ def test_half_size_pass_finds_a_plate_too_close_for_the_full_size_view(detector:
     assert scenes.iou_matrix(truth, found.boxes)[0, 0] >= 0.5, (found.boxes, truth)
 
 
+def test_half_size_pass_maps_boxes_back_from_frames_of_odd_size(detector: PlateDetector) -> None:
+    # the half-size copy of an odd-sized frame drops its last row and column (so it is exactly half
+    # size); boxes still land in frame pixels, as for the same frame one pixel smaller
+    valid = shared_path("datasets/vn-plate-scenes/valid")
+    frame = cv2.imread(str(valid / "images" / next((valid / "images").glob("Tgmt_0401_*"))))
+    h, w = frame.shape[:2]
+    even = frame[: h - h % 2, : w - w % 2]
+    odd = cv2.copyMakeBorder(even, 0, 1, 0, 1, cv2.BORDER_REPLICATE)
+    found_even, found_odd = detector.detect(even), detector.detect(odd)
+    assert len(found_even.boxes) == len(found_odd.boxes) == 1
+    np.testing.assert_allclose(found_odd.boxes, found_even.boxes, atol=2.0)
+
+
 def test_half_size_pass_adds_no_second_box_for_a_plate_seen_at_full_size() -> None:
     frame, box = _frame_with_plate(seed=3)
     single = PlateDetector(PlatesConfig(read=False, coarse_pass=False)).detect(frame)
