@@ -15,6 +15,7 @@ from typing import Any
 from matthan.edge.errors import CommandError
 from matthan.models import ModelMissingError
 from matthan.recognizers.base import RecognizerError
+from matthan.recognizers.plates.detector import crop_reader
 from matthan.recognizers.plates.evaluate import evaluate, read_label_fixes, read_labels, reader_fn, split_of
 from matthan.recognizers.plates.reader import DEFAULT_MAX_FORCE_COST, PlateReader, load_image
 
@@ -85,13 +86,21 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_FORCE_COST,
         help="how much less likely (log) a grammar-valid reading may be than the raw one",
     )
+    parser.add_argument(
+        "--no-locate",
+        dest="locate",
+        action="store_false",
+        help="read each crop only as given: no second look at the plate the detector finds in an unsure one",
+    )
 
 
 def _reader(args: argparse.Namespace) -> PlateReader:
     if args.model is not None and not args.model.is_file():
         raise CommandError(f"{args.model}: no such model file")
     try:
-        return PlateReader(args.model, threads=args.threads, max_force_cost=args.max_force_cost)
+        return crop_reader(
+            args.model, threads=args.threads, max_force_cost=args.max_force_cost, locate=args.locate
+        )
     except ModelMissingError as exc:
         raise CommandError(str(exc)) from exc
 

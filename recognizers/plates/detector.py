@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import cv2
 import numpy as np
@@ -30,6 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from matthan.models import ModelMissingError, resolve, sha256_of
 from matthan.recognizers.base import CLASS_PLATE, Detections, RecognizerError
 from matthan.recognizers.onnx import make_session
+
+if TYPE_CHECKING:
+    from matthan.recognizers.plates.reader import PlateReader
 
 log = logging.getLogger(__name__)
 
@@ -441,6 +444,69 @@ class PlateDetector:
             if best_key is None or key > best_key:
                 best, best_key = fields, key
         return best
+
+
+#: the locator pads a crop by this share of its longest side on each side, so that the plate does not
+#: touch the edges of what the detector sees
+LOCATE_PAD = 0.25
+#: ... and scales the padded crop so its longest side is within these (pixels; enlarging at most twice)
+LOCATE_SIDES = (160, 320)
+
+
+class PlateLocator:
+    """Finds the plate inside a crop cut by someone else (a loose or tilted box, a hand-made crop)
+    and returns it cut along the corners the detector predicts, as the agent cuts a detected plate:
+    the reader's second look (`reader.SECOND_LOOK_BELOW`). None when no plate is found."""
+
+    def __init__(self, threads: int = 1, model_path: Path | None = None) -> None:
+        self.detector = PlateDetector(PlatesConfig(read=False, threads=threads, model_path=model_path))
+
+    def load(self) -> None:
+        """Open the detector's model (raises ModelMissingError naming the command that makes it)."""
+        self.detector.load()
+
+    def __call__(self, crop: Frame) -> Frame | None:
+        image = np.asarray(crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR), np.uint8)
+        pad = int(LOCATE_PAD * max(image.shape[:2]))
+        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        side = max(padded.shape[:2])
+        low, high = LOCATE_SIDES
+        scale = high / side if side > high else 1.0 if side >= low else min(2.0, low / side)
+        padded = resize(np.asarray(padded, np.uint8), scale)
+        try:
+            found = self.detector.detect(padded)
+        except RecognizerError as exc:
+            log.debug("locator: no plate looked for in a crop: %s", exc)
+            return None
+        if not len(found.boxes):
+            return None
+        area = (found.boxes[:, 2] - found.boxes[:, 0]) * (found.boxes[:, 3] - found.boxes[:, 1])
+        best = int(np.argmax(found.scores * area))  # the surest of the large ones: the crop's own plate
+        return rectify(padded, found.corners[best])
+
+
+def crop_reader(
+    model_path: Path | None = None,
+    *,
+    threads: int = 1,
+    max_force_cost: float | None = None,
+    locate: bool = True,
+) -> PlateReader:
+    """The plate reader for crops (`matthan plates read`, `matthan eval plates`): with the plate
+    detector's second look when `locate` and the detector's model is installed (a warning otherwise).
+    Raises ModelMissingError when the reader's own model is missing."""
+    from matthan.recognizers.plates.reader import DEFAULT_MAX_FORCE_COST, PlateReader
+
+    locator: PlateLocator | None = None
+    if locate:
+        locator = PlateLocator(threads)
+        try:
+            locator.load()
+        except ModelMissingError as exc:
+            log.warning("plate detector model missing (%s): crops are read without a second look", exc)
+            locator = None
+    cost = DEFAULT_MAX_FORCE_COST if max_force_cost is None else max_force_cost
+    return PlateReader(model_path, threads=threads, max_force_cost=cost, locator=locator)
 
 
 def _check_frame(frame: Any) -> None:

@@ -12,13 +12,18 @@ and the best one that `grammar.parse` accepts is taken if it is nearly as likely
 failing that, a character the network itself doubted (`DROP_BELOW`) is dropped if that leaves a
 reading the grammar accepts; else the raw reading is returned with ``format: "unknown"``. Foreign
 plates thus come out as read, not forced into a Vietnamese format.
+
+Crops cut by others (hand-made, or loose and tilted boxes) can get a second look: given a `locator`
+(``detector.PlateLocator``, which `matthan plates read` and `matthan eval plates` use), a reading that
+is not a Vietnamese plate or is unsure is compared with the reading of the plate the detector finds
+inside the crop, cut along its corners as the agent cuts a detected plate.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,10 +76,20 @@ MAX_FORCE_CHANGES = 1
 #: by 8 degrees, and makes no reading wrong or Vietnamese that was not (0.7 turns one wrong
 #: validation reading Vietnamese); no foreign crop is read in Vietnamese format at 0.5 or 0.7.
 DROP_BELOW = 0.5
+#: With a `locator`, a reading that is not a Vietnamese plate or is less sure than this gets a second
+#: look: the plate found inside the crop by the plate detector, cut along its corners, is read too and
+#: the better reading kept. Measured 2026-12-06 (plate-reader 6, plate-detector 1.0.0), crops read
+#: right that were not / wrong that were right: validation +3/-0 (0.981 -> 0.991), scene plates cut
+#: along their corners +1/-1, along upright boxes 10 % larger +5/-2 (0.948 -> 0.964), validation crops
+#: turned by +8 degrees +8/-3 and by -8 degrees +6/-1; no foreign crop read in Vietnamese format. 12
+#: of the 323 validation crops get a second look (7-9 ms each on this CPU), every foreign one.
+SECOND_LOOK_BELOW = 0.9
 #: How many of the best template readings are checked with `grammar.parse` before giving up.
 _CANDIDATES = 12
 
 Image = npt.NDArray[Any]
+#: finds the plate inside a crop and returns it cut along its corners, or None (see `SECOND_LOOK_BELOW`)
+Locator = Callable[[Image], Image | None]
 
 
 def preprocess(image: Image) -> npt.NDArray[np.float32]:
@@ -188,12 +203,14 @@ class PlateReader:
         *,
         threads: int = 1,
         max_force_cost: float = DEFAULT_MAX_FORCE_COST,
+        locator: Locator | None = None,
     ) -> None:
         if model_path is None:
             model_path = resolve(MODEL_NAME, FIX_COMMAND).path
         self.model_path = Path(model_path)
         self.session = make_session(self.model_path, threads=threads)
         self.max_force_cost = max_force_cost
+        self.locator = locator
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or list(inputs[0].shape[1:]) != [1, INPUT_H, INPUT_W]:
             raise RecognizerError(f"{self.model_path}: expected one input [N, 1, {INPUT_H}, {INPUT_W}]")
@@ -211,14 +228,28 @@ class PlateReader:
 
     def read(self, image: Image) -> PlateReading:
         """Read one crop (BGR or greyscale uint8)."""
-        return _check_colour(self.decode(self.probabilities([image])[0]), image)
+        return self._second_look(image, _check_colour(self.decode(self.probabilities([image])[0]), image))
 
     def read_many(self, images: Sequence[Image]) -> list[PlateReading]:
         """Read several crops in one model call."""
         return [
-            _check_colour(self.decode(p), img)
+            self._second_look(img, _check_colour(self.decode(p), img))
             for p, img in zip(self.probabilities(images), images, strict=True)
         ]
+
+    def _second_look(self, image: Image, reading: PlateReading) -> PlateReading:
+        """`reading`, or the reading of the plate the locator finds in `image` when that one is a
+        Vietnamese plate and `reading` is not, or both are and it is surer (a crop that reads as no
+        Vietnamese plate either way keeps its first reading: foreign plates come out as read)."""
+        if self.locator is None or (reading.format == "vn" and reading.confidence >= SECOND_LOOK_BELOW):
+            return reading
+        plate = self.locator(image)
+        if plate is None:
+            return reading
+        other = _check_colour(self.decode(self.probabilities([plate])[0]), plate)
+        if other.format == "vn" and (reading.format != "vn" or other.confidence > reading.confidence):
+            return other
+        return reading
 
     # ------------------------------------------------------------ decoding
 

@@ -37,6 +37,7 @@ from matthan.recognizers.plates.reader import (
     INPUT_H,
     INPUT_W,
     MODEL_NAME,
+    SECOND_LOOK_BELOW,
     PlateReader,
     has_eu_band,
     load_image,
@@ -356,6 +357,74 @@ def test_validation_accuracy_floor_and_no_vietnamese_format_for_foreign(reader: 
     assert summary["vn_format_rate"] <= FOREIGN_VN_FORMAT_CEILING, summary
 
 
+def test_crop_reader_with_second_looks_keeps_the_floor_and_reads_no_foreign_plate_as_vietnamese() -> None:
+    from matthan.recognizers.plates.detector import crop_reader
+    from matthan.recognizers.plates.evaluate import LABEL_FIXES, evaluate_reader, read_label_fixes
+
+    looked = crop_reader()  # what `matthan plates read` and `matthan eval plates` use
+    assert looked.locator is not None
+    rows = read_labels(SHARED_CROPS / "labels.csv", read_label_fixes(LABEL_FIXES))
+    val = [r for r in rows if split_of(r.image, r.extra["country"]) == "val"]
+    foreign = [r for r in rows if split_of(r.image, r.extra["country"]) == "foreign"]
+    assert evaluate_reader(looked, SHARED_CROPS / "images", val)["exact_match"] >= VALIDATION_FLOOR
+    summary = evaluate_reader(looked, SHARED_CROPS / "images", foreign)
+    assert summary["vn_format_rate"] <= FOREIGN_VN_FORMAT_CEILING, summary
+
+
+class _Locator:
+    """A locator that records what it was asked and answers with a fixed crop (or None)."""
+
+    def __init__(self, answer: np.ndarray | None) -> None:
+        self.answer = answer
+        self.asked: list[np.ndarray] = []
+
+    def __call__(self, image: np.ndarray) -> np.ndarray | None:
+        self.asked.append(image)
+        return self.answer
+
+
+def test_second_look_only_for_readings_that_are_unsure_or_no_plate(reader: PlateReader) -> None:
+    plate = _render("51F-065.32", 1)
+    clear = reader.read(plate)
+    assert clear.format == "vn" and clear.confidence >= SECOND_LOOK_BELOW
+    locator = _Locator(_render("30A-123.45", 1, seed=1))
+    looking = PlateReader(reader.model_path, locator=locator)
+    # a sure Vietnamese reading is kept without a second look
+    assert looking.read(plate).text == "51F-065.32" and not locator.asked
+    # a crop that reads as no plate is looked at again, and the plate found in it is read
+    blank = np.full((60, 200, 3), 128, np.uint8)
+    assert reader.read(blank).format == "unknown"
+    second = looking.read(blank)
+    assert len(locator.asked) == 1 and locator.asked[0] is blank
+    assert (second.text, second.format) == ("30A-123.45", "vn")
+    # nothing found, or nothing Vietnamese found: the first reading stays
+    for answer in (None, blank):
+        locator.answer = answer
+        assert looking.read(blank) == reader.read(blank)
+    assert looking.read_many([plate, blank]) == [reader.read(plate), reader.read(blank)]
+
+
+def test_locator_finds_a_tilted_plate_in_a_loose_box_and_nothing_in_a_blank_crop(reader: PlateReader) -> None:
+    import cv2
+
+    from matthan.recognizers.plates.detector import PlateLocator
+
+    locator = PlateLocator()
+    # a one-row plate turned by about 20 degrees, rendered and cut along an upright box with margins
+    plate = _render("29D-095.66", 1, seed=3)
+    h, w = plate.shape[:2]
+    canvas = np.full((3 * h, w + 2 * h, 3), 60, np.uint8)
+    canvas[h : 2 * h, h : h + w] = plate
+    turn = cv2.getRotationMatrix2D((canvas.shape[1] / 2, canvas.shape[0] / 2), 20, 1.0)
+    box = cv2.warpAffine(canvas, turn, (canvas.shape[1], canvas.shape[0]), borderValue=(60, 60, 60))
+    found = locator(box)
+    assert found is not None
+    assert found.shape[1] > 3.5 * found.shape[0]  # levelled and tight: a one-row plate (4.7:1)
+    assert reader.read(found).text == "29D-095.66"
+    assert locator(np.full((80, 200, 3), 128, np.uint8)) is None
+    assert locator(cv2.cvtColor(box, cv2.COLOR_BGR2GRAY)) is not None  # greyscale crops too
+
+
 def test_edit_distance() -> None:
     assert edit_distance("51F06532", "51F06532") == 0
     assert edit_distance("51F0653", "51F06532") == 1
@@ -385,6 +454,8 @@ def test_plates_read_prints_one_json_line_per_image(
         expected = {"image", "text", "normalised", "rows", "format", "province", "category", "confidence"}
         assert expected <= set(line)
         assert line["image"] == str(good)
+    assert main(["plates", "read", "--no-locate", str(good)]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == "51F-065.32"
 
 
 def test_eval_plates_prints_a_summary_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
