@@ -484,7 +484,22 @@ def test_training_with_loader_workers_and_other_widths(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["--data", str(data), "--out", str(out), "--epochs", "2", "--batch", "2", "--size", "160"]
     assert (
-        train_detector.main([*args, "--workers", "2", "--widths", "8,16,24,32,48", "--device", "auto"]) == 0
+        train_detector.main(
+            [
+                *args,
+                "--workers",
+                "2",
+                "--widths",
+                "8,16,24,32,48",
+                "--neck",
+                "32",
+                "--neck4",
+                "16",
+                "--device",
+                "auto",
+            ]
+        )
+        == 0
     )
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1]
@@ -493,6 +508,36 @@ def test_training_with_loader_workers_and_other_widths(tmp_path: Path) -> None:
     assert len(det(_frame_with_plate()[0], Detections.empty())) <= det.config.max_plates
     with pytest.raises(ValueError, match="5 stage widths"):
         train_detector.PlateNet((8, 16, 24))
+
+
+@pytest.mark.parametrize("neck4", [0, 32])
+def test_export_folds_the_input_scaling_into_the_first_convolution(tmp_path: Path, neck4: int) -> None:
+    """The ONNX file takes 0..255 input with no scaling node, and computes what the network computes
+    on 0..1 input (sigmoid on the two score channels); the network itself is left as it was."""
+    torch = pytest.importorskip("torch")
+    import onnx
+    import onnxruntime as ort
+
+    from matthan.recognizers.plates import train_detector
+
+    torch.manual_seed(0)
+    net = train_detector.PlateNet(neck4=neck4).eval()
+    with torch.no_grad():
+        for m in net.modules():  # BN statistics away from the identity, so the check means something
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    stem = net.stem[0].weight.detach().clone()
+    path = tmp_path / "model.onnx"
+    train_detector.export_onnx(net, path)
+    assert torch.equal(net.stem[0].weight, stem)
+    assert next(n.op_type for n in onnx.load(str(path)).graph.node if n.op_type != "Constant") == "Conv"
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 96, 128)).astype(np.float32)
+    with torch.no_grad():
+        y = net(torch.from_numpy(x) / 255.0).numpy()
+    expected = np.concatenate([1 / (1 + np.exp(-y[:, :2])), y[:, 2:]], axis=1)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_motion_blur_options_smear_that_share_of_crops() -> None:
