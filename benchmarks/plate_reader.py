@@ -220,16 +220,15 @@ def run(n_subset: int, baselines: Sequence[str], work: Path) -> dict[str, Any]:
 
     def measure(part: str, crops_dir: Path, part_rows: Sequence[LabelRow]) -> None:
         looks.clear()
-        per_crop: list[int] = []
+        first: list[int] = []  # looks taken by the first crop, which `evaluate` reads twice (warm-up)
 
-        def counted(_result: dict[str, Any]) -> None:
-            per_crop.append(len(looks) - sum(per_crop))
+        def after_crop(_result: dict[str, Any]) -> None:
+            if not first:
+                first.append(len(looks) // 2)
 
-        summary = evaluate(ours_read, crops_dir, part_rows, on_result=counted)
-        if per_crop:
-            per_crop[0] //= 2  # `evaluate` reads its first crop twice (once to warm up)
+        summary = evaluate(ours_read, crops_dir, part_rows, on_result=after_crop)
         row = _row("matthan plate-reader", part, summary, ours_size)
-        row["second_looks"] = sum(per_crop)
+        row["second_looks"] = len(looks) - sum(first)
         table.append(row)
 
     for part, part_rows in (("validation (all)", val), ("foreign (all)", foreign)):

@@ -228,7 +228,10 @@ class PlateReader:
 
     def read(self, image: Image) -> PlateReading:
         """Read one crop (BGR or greyscale uint8)."""
-        return self._second_look(image, _check_colour(self.decode(self.probabilities([image])[0]), image))
+        return self._second_look(image, self._read_as_given(image))
+
+    def _read_as_given(self, image: Image) -> PlateReading:
+        return _check_colour(self.decode(self.probabilities([image])[0]), image)
 
     def read_many(self, images: Sequence[Image]) -> list[PlateReading]:
         """Read several crops in one model call."""
@@ -246,7 +249,7 @@ class PlateReader:
         plate = self.locator(image)
         if plate is None:
             return reading
-        other = _check_colour(self.decode(self.probabilities([plate])[0]), plate)
+        other = self._read_as_given(plate)
         if other.format == "vn" and (reading.format != "vn" or other.confidence > reading.confidence):
             return other
         return reading
