@@ -58,20 +58,22 @@ def greedy(probs: FloatArray) -> Reading:
     best alignment; a character's confidence is its highest probability over the frames it spans.
     """
     best = probs.argmax(axis=1)
-    score = float(np.log(np.maximum(probs.max(axis=1), 1e-30)).sum())
+    top = probs.max(axis=1)  # each frame's best probability (that of its best class)
+    score = float(np.log(np.maximum(top, 1e-30)).sum())
+    # a character's frames are those whose best class it is: its confidence is their best probability
     labels: list[int] = []
-    frames: list[list[int]] = []
+    confidences: list[float] = []
     prev = BLANK
-    for t, cls in enumerate(best.tolist()):
+    for cls, p in zip(best.tolist(), top.tolist(), strict=True):
         if cls != BLANK:
             if cls == prev:
-                frames[-1].append(t)
+                confidences[-1] = max(confidences[-1], p)
             else:
                 labels.append(cls - 1)
-                frames.append([t])
+                confidences.append(p)
         prev = cls
     text = "".join(CHARSET[i] for i in labels)
-    return Reading(text, _confidences(probs, labels, frames), score)
+    return Reading(text, tuple(confidences), score)
 
 
 @dataclass

@@ -30,6 +30,9 @@ def _add_detector_options(p: argparse.ArgumentParser) -> None:
         "for small plates (0: off)",
     )
     p.add_argument("--no-read", action="store_true", help="only detect; do not run the plate reader")
+    p.add_argument(
+        "--reader-model", type=Path, help="plate reader ONNX file (default: the installed plate-reader)"
+    )
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
 
 
@@ -69,6 +72,10 @@ def _detector(args: argparse.Namespace) -> PlateDetector:
     options: dict[str, Any] = {"threads": args.threads, "read": not args.no_read}
     if args.model is not None:
         options["model_path"] = args.model
+    if args.reader_model is not None:
+        if not args.reader_model.is_file():
+            raise CommandError(f"{args.reader_model}: no such file")
+        options["reader_model_path"] = args.reader_model
     if args.threshold is not None:
         options["score_threshold"] = args.threshold
     if args.max_side is not None:

@@ -68,9 +68,18 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CROPS = REPO.parent / "shared" / "datasets" / "vn-plate-crops"
 VN_FAMILIES = ("xemay", "CarLongPlate", "ndata")
-VERSION = "6"
+VERSION = "7"
 #: what was tried on top of this version and not shipped (part of the card)
 NOT_SHIPPED = """\
+- plate-reader 6, the same float model quantised with its first convolution (one input channel: the
+  greyscale crop) in int8 too (2026-12-05): that one layer took 0.36 of the network's 0.96 ms per
+  crop in onnxruntime's int8 kernel, and 0.03 ms in float32. This model, that layer in float32 and
+  onnxruntime's QDQ propagation off (`recognizers/onnx.py`): network 0.54 ms against 0.83-0.95 ms
+  side by side on 2026-12-06 (Intel Xeon). Readings, model alone: validation 0.981 either way,
+  foreign 0 either way, corners 0.969 either way, boxes 10 % larger 0.932 against 0.948, validation
+  crops turned by +8 degrees 0.947 either way, by -8 degrees 0.963 against 0.966; end to end 0.964
+  either way. The float model itself reads the boxes at 0.938: int8 rounding moves a few unsure
+  crops either way.
 - plate-reader 5, this model before int8 quantisation (float32, 1.15 MB): the same readings but one
   (validation 0.981, corners 0.969 against 0.964, boxes 10 % larger 0.938 against 0.943, end to end
   0.964 either way, foreign 0; 2026-12-05), at about twice the time per crop (network 1.17 ms against
@@ -915,8 +924,10 @@ def publish(
     n_train: int,
     history: list[dict[str, float]],
     scene_crops: int = 0,
+    train_cpu: str | None = None,
 ) -> None:
     """Measure the exported model on validation and foreign crops, write its card, register it.
+    `train_cpu`: the machine it was trained on (default: this one).
 
     With `cfg.int8` the exported float model is first kept as `checkpoint/model-float.onnx` and
     replaced by its int8 version (an already quantised model is measured as it is)."""
@@ -978,6 +989,7 @@ def publish(
         **({"quantisation": quantisation} if quantisation else {}),
         "size_bytes": size,
         "train_minutes": round(train_minutes, 1),
+        "train_cpu": train_cpu or cpu,
     }
     card = onnx_path.parent / "card.md"
     card.write_text(_card_text(meta, val_summary, foreign_summary, history))
@@ -1062,7 +1074,8 @@ def _quantisation_text(meta: dict[str, Any]) -> str:
     before = q.get("float_validation_exact_match")
     float_text = f"; the float model read {before:.4f} of the validation crops" if before is not None else ""
     return f"""- int8 inside: quantised after training (`matthan.recognizers.plates.quantize`, `--int8`),
-  weights per output channel, activations calibrated on {q["calibration_crops"]} training crops{float_text}.
+  weights per output channel, activations calibrated on {q["calibration_crops"]} training crops{float_text};
+  the first convolution (over the one greyscale channel) in float32, where it is about ten times faster.
 """
 
 
@@ -1134,7 +1147,7 @@ accepts, or the raw reading flagged `format: unknown`.
   blur, low light, infrared-like grey, dirt, noise, JPEG).
 
 ## Recipe
-`{meta["recipe"]}` ({meta["train_minutes"]} minutes on {meta["latency_cpu"]}). Needs the `train` extra.
+`{meta["recipe"]}` ({meta["train_minutes"]} minutes on {meta["train_cpu"]}). Needs the `train` extra.
 {_self_training_text(meta)}Validation exact match (greedy, no grammar) by step{_stages(history)}:
 {", ".join(f"{int(h['step'])}: {h['val_exact_greedy']:.3f}" for h in history)}
 
@@ -1273,7 +1286,17 @@ def republish(cfg: TrainConfig) -> None:
     else:  # another machine's run: keep the count its entry recorded
         recorded = re.match(r"(\d+) plates", manifest.get("data", {}).get("self_training", ""))
         n_scene = int(recorded.group(1)) if recorded else 0
-    publish(cfg, onnx_path, _recorded_minutes(cfg, manifest), n_train, history, scene_crops=n_scene)
+    # the machine that trained it: recorded since plate-reader 7; before, the one that measured it
+    train_cpu = manifest.get("train_cpu", manifest.get("latency_cpu"))
+    publish(
+        cfg,
+        onnx_path,
+        _recorded_minutes(cfg, manifest),
+        n_train,
+        history,
+        scene_crops=n_scene,
+        train_cpu=train_cpu,
+    )
 
 
 def _recorded_minutes(cfg: TrainConfig, manifest: dict[str, Any]) -> float:

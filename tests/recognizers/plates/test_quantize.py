@@ -97,3 +97,49 @@ def test_probabilities_stay_float_so_small_ones_are_not_zero(float_model: Path, 
     probs = _probs(int8, _plates(tmp_path / "other", 4, seed=1))
     assert (probs > 0).all()
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-4)
+
+
+def test_first_convolution_over_the_grey_channel_stays_float(float_model: Path, tmp_path: Path) -> None:
+    """int8 gains nothing on a 3x3 kernel over one channel, and onnxruntime's int8 convolution spent
+    more on it than on any other layer: it is left in float32, and so is its input."""
+    import onnx
+
+    first = quantize.single_channel_convs(float_model)
+    assert len(first) == 1
+    int8 = tmp_path / "int8.onnx"
+    quantize.quantise_reader(float_model, int8, _plates(tmp_path / "calib", 8, seed=0))
+    graph = onnx.load(str(int8)).graph
+    conv = next(node for node in graph.node if node.name == first[0])
+    assert conv.op_type == "Conv" and conv.input[0] == "image"  # no quantise/dequantise on the crop
+    assert sum(node.op_type == "QuantizeLinear" for node in graph.node) >= 5  # the rest is int8
+    others = _plates(tmp_path / "other", 4, seed=1)
+    assert np.abs(_probs(int8, others) - _probs(float_model, others)).max() < 0.05
+
+
+def test_sessions_keep_the_first_pool_out_of_uint8(float_model: Path, tmp_path: Path) -> None:
+    """With onnxruntime's QDQ propagation the pool after the float convolution would run in uint8,
+    NCHW layout, which has no fast kernel: `make_session` turns the propagation off. Checked on the
+    graph onnxruntime optimises, not by timing."""
+    import onnx
+
+    from matthan.recognizers.onnx import DISABLED_OPTIMIZERS, make_session
+
+    int8 = tmp_path / "int8.onnx"
+    quantize.quantise_reader(float_model, int8, _plates(tmp_path / "calib", 8, seed=0))
+
+    def optimised_pool_inputs(disabled: list[str]) -> set[str]:
+        out = tmp_path / f"opt-{len(disabled)}.onnx"
+        opts = ort.SessionOptions()
+        opts.optimized_model_filepath = str(out)
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        ort.InferenceSession(
+            str(int8), opts, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
+        )
+        graph = onnx.load(str(out)).graph
+        producers = {o: node.op_type for node in graph.node for o in node.output}
+        pools = [node for node in graph.node if node.op_type == "MaxPool"]
+        return {producers.get(pools[0].input[0], "input")}
+
+    assert optimised_pool_inputs([]) == {"QuantizeLinear"}  # what make_session prevents
+    assert optimised_pool_inputs(list(DISABLED_OPTIMIZERS)) != {"QuantizeLinear"}
+    make_session(int8).run(None, {"image": np.zeros((1, 1, INPUT_H, INPUT_W), np.float32)})
