@@ -131,6 +131,7 @@ _LATER_SETTINGS: dict[str, Any] = {
     "extra_share": None,
     "row_mix": 0.0,
     "spread_rows": 0.0,
+    "low_res": 0.0,
 }
 
 

@@ -680,6 +680,25 @@ def test_splice_rows_joins_one_crop_s_upper_row_to_another_s_lower_row() -> None
     assert abs(float(np.median(out[60:88])) - 230) < 30
 
 
+def test_low_resolution_views_lose_the_fine_detail_of_a_large_crop() -> None:
+    from matthan.recognizers.plates.train_reader import LOW_RES_WIDTHS, low_resolution
+
+    crop = np.full((INPUT_H, INPUT_W), 230, np.uint8)
+    crop[6:42, 4:140:6] = 20  # strokes 1 px wide, 6 px apart: gone at 32-96 px wide
+    rng = np.random.default_rng(0)
+    views = [low_resolution(crop, two_rows=bool(i % 2), rng=rng) for i in range(40)]
+    assert all(v.shape == (INPUT_H, INPUT_W) and v.dtype == np.uint8 for v in views)
+
+    def detail(image: np.ndarray) -> float:  # horizontal contrast between neighbouring columns
+        return float(np.abs(np.diff(image[6:42].astype(np.float32), axis=1)).mean())
+
+    assert max(detail(v) for v in views) < 0.6 * detail(crop)
+    assert min(detail(v) for v in views) > 0.0  # a view, not a blank
+    again = np.random.default_rng(0)
+    assert np.array_equal(low_resolution(crop, False, again), views[0])  # seeded: reproducible
+    assert LOW_RES_WIDTHS[1] < INPUT_W  # always smaller than what the network sees
+
+
 def test_row_mixer_swaps_lower_rows_within_a_family_and_leaves_the_rest() -> None:
     from matthan.recognizers.plates.train_reader import LabelledCrop, RowMixer
 
