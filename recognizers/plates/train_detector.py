@@ -644,8 +644,12 @@ def _collate(items: list[tuple[Array, dict[str, Array]]]) -> tuple[torch.Tensor,
 
 
 def export_onnx(net: PlateNet, path: Path) -> None:
+    export_module(ExportNet(copy.deepcopy(net).cpu()).eval(), path)
+
+
+def export_module(model: nn.Module, path: Path) -> None:
+    """Write `model` (a frame in, the output maps out) to ONNX with the detector's names and axes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = ExportNet(copy.deepcopy(net).cpu()).eval()
     dummy = torch.zeros(1, 3, 480, 640)
     torch.onnx.export(
         model,

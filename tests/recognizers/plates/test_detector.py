@@ -266,12 +266,17 @@ def test_installed_reader_reads_the_rectified_crop() -> None:
 
 
 # ------------------------------------------------------------------------------ command line
+def _plate_image(folder: Path) -> Path:
+    """A frame with one plate, written as a JPEG file."""
+    img = folder / "a.jpg"
+    cv2.imwrite(str(img), _frame_with_plate()[0])
+    return img
+
+
 def test_cli_detect_prints_one_json_line_per_image(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    frame, _ = _frame_with_plate()
-    img = tmp_path / "a.jpg"
-    cv2.imwrite(str(img), frame)
+    img = _plate_image(tmp_path)
     bad = tmp_path / "b.jpg"
     bad.write_bytes(b"not an image")
     assert main(["plates", "detect", "--no-read", str(img), str(bad)]) == 1
@@ -284,9 +289,7 @@ def test_cli_detect_prints_one_json_line_per_image(
 
 
 def test_cli_detect_rejects_a_bad_fine_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    frame, _ = _frame_with_plate()
-    img = tmp_path / "a.jpg"
-    cv2.imwrite(str(img), frame)
+    img = _plate_image(tmp_path)
     assert main(["plates", "detect", "--no-read", "--fine-side", "-5", str(img)]) == 2
     err = capsys.readouterr().err
     assert "bad option" in err and "fine_side" in err
@@ -295,9 +298,7 @@ def test_cli_detect_rejects_a_bad_fine_side(tmp_path: Path, capsys: pytest.Captu
 def test_cli_detect_reads_with_the_reader_model_given(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    frame, _ = _frame_with_plate()
-    img = tmp_path / "a.jpg"
-    cv2.imwrite(str(img), frame)
+    img = _plate_image(tmp_path)
     missing = tmp_path / "none.onnx"
     assert main(["plates", "detect", "--reader-model", str(missing), str(img)]) == 2
     assert f"{missing}: no such file" in capsys.readouterr().err
@@ -580,17 +581,7 @@ def test_older_exports_get_their_input_scaling_folded(tmp_path: Path) -> None:
 
     torch.manual_seed(1)
     old = tmp_path / "old.onnx"
-    dummy = torch.zeros(1, 3, 96, 128)
-    torch.onnx.export(
-        OldExport(train_detector.PlateNet().eval()),
-        (dummy,),
-        str(old),
-        input_names=["image"],
-        output_names=["maps"],
-        dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "maps": {0: "n", 2: "h4", 3: "w4"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    train_detector.export_module(OldExport(train_detector.PlateNet().eval()), old)
     assert [n.op_type for n in onnx.load(str(old)).graph.node if "image" in n.input] == ["Mul"]
     new = tmp_path / "new" / "model.onnx"
     assert train_detector.fold_input_scaling(old, new) == pytest.approx(1 / 255)
