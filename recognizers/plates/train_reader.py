@@ -1316,8 +1316,9 @@ def republish(cfg: TrainConfig) -> None:
     else:  # another machine's run: keep the count its entry recorded
         recorded = re.match(r"(\d+) plates", manifest.get("data", {}).get("self_training", ""))
         n_scene = int(recorded.group(1)) if recorded else 0
-    # the machine that trained it: recorded since plate-reader 7; before, the one that measured it
-    train_cpu = manifest.get("train_cpu", manifest.get("latency_cpu"))
+    # the machine that trained it: this one when the stages' records are in this checkpoint folder,
+    # else the registered one (recorded since plate-reader 7; before, the one that measured it)
+    train_cpu = None if _stage_records(cfg) else manifest.get("train_cpu", manifest.get("latency_cpu"))
     publish(
         cfg,
         onnx_path,
@@ -1329,10 +1330,15 @@ def republish(cfg: TrainConfig) -> None:
     )
 
 
+def _stage_records(cfg: TrainConfig) -> list[Path]:
+    """The records of a self-training run's two stages in `cfg.checkpoint`, or [] when not both."""
+    records = [cfg.checkpoint / stage / "done.json" for stage in ("stage1", "stage2")]
+    return records if cfg.self_train is not None and all(r.is_file() for r in records) else []
+
+
 def _recorded_minutes(cfg: TrainConfig, manifest: dict[str, Any]) -> float:
     """Training time of a self-training run from its stages' records, else the registered one."""
-    records = [cfg.checkpoint / stage / "done.json" for stage in ("stage1", "stage2")]
-    if cfg.self_train is not None and all(r.is_file() for r in records):
+    if records := _stage_records(cfg):
         return float(sum(json.loads(r.read_text())["minutes"] for r in records))
     return float(manifest["train_minutes"])
 

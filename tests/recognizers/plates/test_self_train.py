@@ -215,3 +215,19 @@ def test_self_train_command_runs_three_stages_and_resumes(
 def test_self_train_needs_a_scenes_dataset(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="--self-train takes the scenes dataset"):
         self_train.run(train_reader.TrainConfig(self_train=tmp_path, checkpoint=tmp_path / "c"))
+
+
+def test_republishing_takes_time_and_machine_from_the_stage_records_kept(tmp_path: Path) -> None:
+    """A model trained in this checkpoint folder is credited with its stages' minutes and this
+    machine; one whose records are elsewhere keeps what its registered entry says."""
+    cfg = train_reader.TrainConfig(checkpoint=tmp_path / "ck", self_train=tmp_path / "scenes")
+    registered = {"train_minutes": 93.2, "train_cpu": "AMD EPYC"}
+    assert train_reader._stage_records(cfg) == []
+    assert train_reader._recorded_minutes(cfg, registered) == 93.2
+    for stage, minutes in (("stage1", 50.5), ("stage2", 20.0)):
+        (cfg.checkpoint / stage).mkdir(parents=True)
+        (cfg.checkpoint / stage / "done.json").write_text(json.dumps({"minutes": minutes}))
+    assert len(train_reader._stage_records(cfg)) == 2
+    assert train_reader._recorded_minutes(cfg, registered) == 70.5
+    plain = dataclasses.replace(cfg, self_train=None)  # records of a self-training run only
+    assert train_reader._stage_records(plain) == []
