@@ -348,10 +348,7 @@ def low_resolution(image: GreyBatch, two_rows: bool, rng: np.random.Generator) -
     size = (max(8, round(width)), max(6, round(width / aspect)))
     small = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
     if rng.random() < 0.5:
-        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 90))])
-        decoded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else None
-        if decoded is not None:
-            small = np.asarray(decoded, np.uint8)
+        small = _jpeg(small, int(rng.integers(40, 90)))
     return np.asarray(cv2.resize(small, (INPUT_W, INPUT_H), interpolation=cv2.INTER_LINEAR), np.uint8)
 
 
@@ -399,11 +396,15 @@ def photometric(image: GreyBatch, rng: np.random.Generator, strength: float = 1.
         out = 255.0 - out  # white ink on dark grounds (blue and red plates)
     result = np.clip(out, 0, 255).astype(np.uint8)
     if rng.random() < 0.2 * strength:
-        ok, buf = cv2.imencode(".jpg", result, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 80))])
-        decoded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else None
-        if decoded is not None:
-            result = np.asarray(decoded, np.uint8)
+        result = _jpeg(result, int(rng.integers(20, 80)))
     return result
+
+
+def _jpeg(grey: GreyBatch, quality: int) -> GreyBatch:
+    """`grey` after JPEG compression at `quality` (unchanged if OpenCV cannot code it)."""
+    ok, buf = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    decoded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else None
+    return grey if decoded is None else np.asarray(decoded, np.uint8)
 
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
