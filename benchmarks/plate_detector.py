@@ -64,6 +64,16 @@ def time_path(detector: PlateDetector, frames: list[np.ndarray[Any, Any]], repea
     }
 
 
+def _shown(path: Path | None) -> str:
+    """A model file's path relative to the repository where it lies inside it."""
+    if path is None:
+        return "unknown"
+    try:
+        return str(Path(path).resolve().relative_to(HERE.parent.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=HERE.parent.parent / "shared")
@@ -103,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "reader": full.reader is not None,
     }
     if full.reader is not None:
+        result["reader_model"] = _shown(getattr(full.reader, "model_path", None))
         result["latency_640_detect_read_ms"] = time_path(full, frames, 1)
         result["end_to_end"] = scenes.evaluate(
             lambda f: full(f, Detections.empty()),
@@ -168,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         lines += [
             "",
-            "End to end (detect -> read the rectified crop and the upright box, the better reading kept; "
-            "exact on `[A-Z0-9]`, a missed plate counts as wrong) on "
+            f"End to end with `{result['reader_model']}` (detect -> read the rectified crop and the upright "
+            "box, the better reading kept; exact on `[A-Z0-9]`, a missed plate counts as wrong) on "
             f"the {e2e['n_plates_with_text']} plates of `benchmarks/data/vn-plate-scenes-valid-text.csv` "
             f"(texts read by eye here; plates not legible by eye have none): **{e2e['end_to_end_exact']}** "
             f"({parts}); recall on its {e2e['n_plates']} plates {e2e['recall']}.",

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -45,12 +46,18 @@ from matthan.recognizers.plates.reader import (
 )
 
 SHARED_CROPS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "vn-plate-crops"
-#: Validation exact match of the shipped model (plate-reader 7: 0.981 on the audited labels) minus an
-#: honest margin (7 crops) for readings that change with onnxruntime builds or a retrained model of
-#: the same recipe (runs differ by a few crops).
-VALIDATION_FLOOR = 0.96
-#: Share of Czech/Croatian crops read as a valid Vietnamese plate: 0 is the goal and plate-reader 7
-#: measures 0 (398 crops); the ceiling allows 2 crops to flip with another onnxruntime build.
+#: Validation exact match of the shipped model read alone (plate-reader 8: 0.966 on the audited labels;
+#: 7, the same recipe without low-resolution views: 0.981, and 0.975 in a second run) minus an honest
+#: margin (5 crops) for readings that change with onnxruntime builds or another run of the recipe.
+VALIDATION_FLOOR_ALONE = 0.95
+#: The same read as `matthan eval plates` reads (second looks): 0.991 with plate-reader 8 and 7; the
+#: issue's target, 6 crops under what is measured.
+VALIDATION_FLOOR = 0.97
+#: Validation crops shrunk to a plate 55 px wide (JPEG 85) and read alone: plate-reader 8 0.966,
+#: plate-reader 7 0.910 (trained without low-resolution views); about 10 crops of margin.
+SHRUNK_FLOOR = 0.935
+#: Share of Czech/Croatian crops read as a valid Vietnamese plate: 0 is the goal and plate-reader 8
+#: (and 7) measures 0 (398 crops); the ceiling allows 2 crops to flip with another onnxruntime build.
 FOREIGN_VN_FORMAT_CEILING = 0.005
 
 
@@ -350,7 +357,7 @@ def test_validation_accuracy_floor_and_no_vietnamese_format_for_foreign(reader: 
     foreign = [r for r in rows if split_of(r.image, r.extra["country"]) == "foreign"]
     assert len(val) > 300
     summary = evaluate_reader(reader, SHARED_CROPS / "images", val)
-    assert summary["exact_match"] >= VALIDATION_FLOOR, summary
+    assert summary["exact_match"] >= VALIDATION_FLOOR_ALONE, summary
     summary = evaluate_reader(reader, SHARED_CROPS / "images", foreign)
     # Without the EU-band check, plate-reader 2 gives 5 of 398 Czech plates a Vietnamese format
     # (``1BD 0673`` as ``18D-0673``); with it, none.
@@ -369,6 +376,24 @@ def test_crop_reader_with_second_looks_keeps_the_floor_and_reads_no_foreign_plat
     assert evaluate_reader(looked, SHARED_CROPS / "images", val)["exact_match"] >= VALIDATION_FLOOR
     summary = evaluate_reader(looked, SHARED_CROPS / "images", foreign)
     assert summary["vn_format_rate"] <= FOREIGN_VN_FORMAT_CEILING, summary
+
+
+@pytest.mark.skipif(not SHARED_CROPS.is_dir(), reason="../shared/datasets/vn-plate-crops is absent")
+def test_validation_crops_shrunk_to_small_plates_are_still_read(reader: PlateReader) -> None:
+    """A street camera's far plate is 40-60 px wide: the reader is trained to read such plates."""
+    from matthan.recognizers.plates.evaluate import LABEL_FIXES, read_label_fixes
+
+    rows = read_labels(SHARED_CROPS / "labels.csv", read_label_fixes(LABEL_FIXES))
+    val = [r for r in rows if split_of(r.image, r.extra["country"]) == "val"]
+    hits = 0
+    for row in val:
+        image = load_image(SHARED_CROPS / "images" / row.image)
+        h, w = image.shape[:2]
+        small = cv2.resize(image, (55, max(6, round(h * 55 / w))), interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        assert ok
+        hits += reader.read(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)).normalised == grammar.normalise(row.text)
+    assert hits / len(val) >= SHRUNK_FLOOR, (hits, len(val))
 
 
 class _Locator:
@@ -751,9 +776,9 @@ def test_weight_average_follows_the_weights_with_its_decay() -> None:
 
 SHARED_SCENES = SHARED_CROPS.parent / "vn-plate-scenes"
 #: the reader alone on the 192 hand-read scene plates (other cameras), cut along their labelled
-#: corners: 0.969 measured with plate-reader 7 (6: 0.969, 5: 0.969, 4: 0.969, 3: 0.958), and along
-#: their upright boxes 10 % larger: 0.932 (6: 0.948, 5: 0.938, 4: 0.969, 3: 0.854); about 9 and 6
-#: plates of margin.
+#: corners: 0.979 measured with plate-reader 8 (7: 0.969, 6: 0.969, 5: 0.969, 4: 0.969, 3: 0.958), and
+#: along their upright boxes 10 % larger: 0.948 (7: 0.932, 6: 0.948, 5: 0.938, 4: 0.969, 3: 0.854);
+#: about 11 and 9 plates of margin.
 SCENE_PLATE_FLOORS = {"corners": 0.92, "box": 0.90}
 
 
