@@ -317,6 +317,41 @@ def _plate_width(c: Array) -> Array:
     return np.asarray(c[..., 0].max(-1) - c[..., 0].min(-1))
 
 
+def warp_affine_shrunk(image: Array, m: Array, scale: float, size: int) -> Array:
+    """`cv2.warpAffine(image, m)` into a `size` square, the image first shrunk by `scale` with area
+    averaging when `scale` < 0.7 (`m`'s uniform scale), so that small plates look as they do in a
+    frame that `PlateDetector` shrank, not aliased."""
+    border = (GREY, GREY, GREY)
+    if scale >= 0.7:
+        return np.asarray(cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=border))
+    h, w = image.shape[:2]
+    small = cv2.resize(
+        image, (max(round(w * scale), 1), max(round(h * scale), 1)), interpolation=cv2.INTER_AREA
+    )
+    fx, fy = small.shape[1] / w, small.shape[0] / h
+    # a pixel u of the shrunk image is at x = (u + 0.5) / fx - 0.5 in the original
+    m2 = m.astype(np.float64).copy()
+    m2[:, 2] += m[:, 0] * (0.5 / fx - 0.5) + m[:, 1] * (0.5 / fy - 0.5)
+    m2[:, 0] /= fx
+    m2[:, 1] /= fy
+    return np.asarray(cv2.warpAffine(small, m2, (size, size), flags=cv2.INTER_LINEAR, borderValue=border))
+
+
+def shrink_around(image: Array, corners: Array, f: float) -> tuple[Array, Array]:
+    """The part of `image` around a plate's `corners` (with room for the paste's margin), shrunk by
+    `f` with area averaging, and the corners in it."""
+    h, w = image.shape[:2]
+    pad = 0.25 * float(_plate_width(corners)) + 4.0
+    x1, y1 = (max(int(v - pad), 0) for v in corners.min(0))
+    x2, y2 = (min(int(v + pad) + 1, lim) for v, lim in zip(corners.max(0), (w, h), strict=True))
+    part = image[y1:y2, x1:x2]
+    ph, pw = part.shape[:2]
+    small = cv2.resize(part, (max(round(pw * f), 1), max(round(ph * f), 1)), interpolation=cv2.INTER_AREA)
+    fx, fy = small.shape[1] / pw, small.shape[0] / ph
+    moved = (corners - np.array([x1, y1], np.float32) + 0.5) * np.array([fx, fy], np.float32) - 0.5
+    return np.asarray(small), moved.astype(np.float32)
+
+
 class Augmenter:
     """Random affine crops at many plate scales, pasted plates, blur, darkness and colour jitter."""
 
@@ -330,6 +365,7 @@ class Augmenter:
         tilt: float = 0.0,
         synth_plates: list[Sample] | None = None,
         synth_share: float = 0.0,
+        antialias: bool = False,
     ) -> None:
         self.samples = [s for s in samples if (s.layouts != IGNORE).any()]
         self.all = samples
@@ -345,6 +381,9 @@ class Augmenter:
         #: of from the training images: new plates on the real backgrounds of the crops
         self.synth_plates = synth_plates or []
         self.synth_share = synth_share if self.synth_plates else 0.0
+        #: shrink by area averaging before warping, as `PlateDetector` shrinks frames (OpenCV's warps
+        #: sample bilinearly whatever the flag, so a crop shrunk 5x by a warp alone is aliased)
+        self.antialias = antialias
 
     def __call__(self, s: Sample) -> tuple[Array, Array, Array]:
         r = self.rng
@@ -372,8 +411,11 @@ class Augmenter:
         m[0, 1] += r.uniform(-0.1, 0.1) * scale  # slight shear
         dst_c = np.array([r.uniform(0.15, 0.85) * size, r.uniform(0.15, 0.85) * size], np.float32)
         m[:, 2] += dst_c - (m[:, :2] @ centre + m[:, 2])
-        interp = cv2.INTER_AREA if scale < 0.7 else cv2.INTER_LINEAR
-        img = cv2.warpAffine(s.image, m, (size, size), flags=interp, borderValue=(GREY, GREY, GREY))
+        if self.antialias:
+            img = warp_affine_shrunk(s.image, m, scale, size)
+        else:  # the form earlier models were trained with: INTER_AREA acts as INTER_LINEAR here
+            interp = cv2.INTER_AREA if scale < 0.7 else cv2.INTER_LINEAR
+            img = cv2.warpAffine(s.image, m, (size, size), flags=interp, borderValue=(GREY, GREY, GREY))
         if len(corners):
             pts = corners.reshape(-1, 2) @ m[:, :2].T + m[:, 2]
             corners = pts.reshape(-1, 4, 2).astype(np.float32)
@@ -440,8 +482,11 @@ class Augmenter:
             oy = min(bx[3], c[:, 1].max()) - max(bx[1], c[:, 1].min())
             if ox > -4 and oy > -4:
                 return img, corners, layouts
+        source = src.image
+        if self.antialias and f < 0.7:
+            source, sc = shrink_around(source, sc, f)
         pm = cv2.getPerspectiveTransform(sc.astype(np.float32), dst)
-        warped = cv2.warpPerspective(src.image, pm, (size, size), flags=cv2.INTER_AREA)
+        warped = cv2.warpPerspective(source, pm, (size, size), flags=cv2.INTER_AREA)
         mask = np.zeros((size, size), np.uint8)
         # a cut from a photo brings a little of its surroundings; a rendered plate has none (its
         # image ends at the plate's edge), so it is pasted exactly along its corners
@@ -825,6 +870,12 @@ def main(argv: list[str] | None = None) -> int:
         "--tilt", type=float, default=0.0, help="share of crops turned by up to 90 degrees (default none)"
     )
     p.add_argument(
+        "--antialias",
+        action="store_true",
+        help="shrink training crops and pasted plates by area averaging before warping them, as frames "
+        "are shrunk for detection (default: the warp alone, as models up to 1.0.1 were trained)",
+    )
+    p.add_argument(
         "--ignore-from",
         type=Path,
         metavar="MODEL",
@@ -909,6 +960,7 @@ def main(argv: list[str] | None = None) -> int:
         args.tilt,
         synth_plates=pool,
         synth_share=args.synth_plates,
+        antialias=args.antialias,
     )
     device = torch_device(args.device)
     widths = tuple(int(v) for v in args.widths.split(","))

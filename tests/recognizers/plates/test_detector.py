@@ -648,6 +648,62 @@ def test_tilt_option_turns_plates_beyond_the_usual_few_degrees() -> None:
     assert max(angles(Augmenter([sample], 96, random.Random(5), tilt=1.0))) > 30
 
 
+def test_antialiased_training_crops_look_like_shrunk_frames_and_keep_their_geometry() -> None:
+    """`--antialias`: a crop shrunk 8x is area-averaged as `PlateDetector` shrinks frames (a warp alone
+    samples every 8th pixel), and the labelled corners still lie on the plate."""
+    pytest.importorskip("torch")
+    import random
+
+    import cv2
+
+    from matthan.recognizers.plates.train_detector import (
+        GREY,
+        Augmenter,
+        Sample,
+        shrink_around,
+        warp_affine_shrunk,
+    )
+
+    stripes = np.full((400, 400, 3), GREY, np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes: area averaging gives grey, point sampling does not
+    m = cv2.getRotationMatrix2D((200.0, 200.0), 0.0, 0.125)
+    m[:, 2] += np.array([24.0, 24.0]) - (m[:, :2] @ np.array([200.0, 200.0]) + m[:, 2])
+    plain = cv2.warpAffine(stripes, m, (48, 48), flags=cv2.INTER_AREA)  # INTER_AREA acts as linear here
+    shrunk = warp_affine_shrunk(stripes, m, 0.125, 48)
+    average = (255 + GREY) / 2
+    assert abs(float(plain[20:28, 20:28].mean()) - average) > 30  # aliased: every 8th stripe, all white
+    assert shrunk[20:28, 20:28].std() < 3 and abs(float(shrunk[20:28, 20:28].mean()) - average) < 4
+
+    # a white square lands where the plain warp puts it (centre within half a pixel, same area)
+    square = np.full((800, 800, 3), GREY, np.uint8)
+    square[300:340, 400:440] = 255
+    for scale in (0.1, 0.3, 0.69):
+        m = cv2.getRotationMatrix2D((420.0, 320.0), 5.0, scale)
+        m[:, 2] += np.array([100.0, 100.0]) - (m[:, :2] @ np.array([420.0, 320.0]) + m[:, 2])
+        a = cv2.warpAffine(square, m, (200, 200), borderValue=(GREY,) * 3)[..., 0].astype(float) - GREY
+        b = warp_affine_shrunk(square, m, scale, 200)[..., 0].astype(float) - GREY
+        ys, xs = np.mgrid[:200, :200]
+        for img in (a, b):
+            assert img.sum() / (255 - GREY) == pytest.approx(1600 * scale**2, rel=0.05)
+        assert abs((xs * a).sum() / a.sum() - (xs * b).sum() / b.sum()) < 0.5
+        assert abs((ys * a).sum() / a.sum() - (ys * b).sum() / b.sum()) < 0.5
+
+    corners = np.array([[400, 300], [440, 300], [440, 340], [400, 340]], np.float32)
+    part, moved = shrink_around(square, corners, 0.2)
+    inside = part[..., 0] > GREY + 20
+    ys, xs = np.nonzero(inside)
+    assert moved[:, 0].min() - 1 <= xs.min() and xs.max() <= moved[:, 0].max() + 1
+    assert moved[:, 1].min() - 1 <= ys.min() and ys.max() <= moved[:, 1].max() + 1
+
+    # the augmenter with it: same random draws, labelled corners on the (now smooth) plate
+    sample = Sample("one", square, corners[None], np.array([0]))
+    for seed in range(6):
+        img, got, _ = Augmenter([sample], 96, random.Random(seed), antialias=True)(sample)
+        ref_img, ref, _ = Augmenter([sample], 96, random.Random(seed))(sample)
+        assert got.shape == ref.shape and np.allclose(got, ref)
+        assert img.shape == ref_img.shape == (96, 96, 3)
+
+
 def test_rendered_plates_are_pasted_onto_real_crops_with_their_corners() -> None:
     """`--synth-plates`: rendered plates of both layouts, pasted 14-300 px wide where they are labelled."""
     pytest.importorskip("torch")
