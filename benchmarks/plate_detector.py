@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "speed_reference_ms": round(speed_reference_ms(), 1),
         "load_average": round(load_at_start, 2),
         "threads": 1,
-        "model": str(detect_only.model_path.relative_to(HERE.parent)),
+        "model": _shown(detect_only.model_path),
         "model_bytes": detect_only.model_path.stat().st_size,
         "valid": accuracy,
         "latency_640_detect_ms": time_path(detect_only, frames, args.repeats),

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from matthan.recognizers.plates.detector import STRIDE, order_corners
+from matthan.recognizers.plates.detector import STRIDE, order_corners, resize
 from matthan.recognizers.plates.scenes import corner_boxes, iou_matrix, read_yolo_polygons
 from matthan.recognizers.plates.train_reader import torch_device
 from matthan.recognizers.synth.parallel import render_in_chunks
@@ -318,38 +318,35 @@ def _plate_width(c: Array) -> Array:
 
 
 def warp_affine_shrunk(image: Array, m: Array, scale: float, size: int) -> Array:
-    """`cv2.warpAffine(image, m)` into a `size` square, the image first shrunk by `scale` with area
-    averaging when `scale` < 0.7 (`m`'s uniform scale), so that small plates look as they do in a
-    frame that `PlateDetector` shrank, not aliased."""
+    """`cv2.warpAffine(image, m)` into a `size` square, the image first shrunk by `scale` as
+    `PlateDetector` shrinks frames (`detector.resize`: area averaging) when `scale` < 0.7 (`m`'s
+    uniform scale), so that small plates are not aliased. OpenCV's warps sample bilinearly whatever
+    the flag (`INTER_AREA` acts as `INTER_LINEAR` there): with `scale` >= 0.7 this is the plain warp."""
+    if scale < 0.7:
+        small = resize(image, scale)
+        fx, fy = small.shape[1] / image.shape[1], small.shape[0] / image.shape[0]
+        # a pixel u of the shrunk image is at x = (u + 0.5) / fx - 0.5 in the original
+        m = m.astype(np.float64)
+        m[:, 2] += m[:, 0] * (0.5 / fx - 0.5) + m[:, 1] * (0.5 / fy - 0.5)
+        m[:, 0] /= fx
+        m[:, 1] /= fy
+        image = small
     border = (GREY, GREY, GREY)
-    if scale >= 0.7:
-        return np.asarray(cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=border))
-    h, w = image.shape[:2]
-    small = cv2.resize(
-        image, (max(round(w * scale), 1), max(round(h * scale), 1)), interpolation=cv2.INTER_AREA
-    )
-    fx, fy = small.shape[1] / w, small.shape[0] / h
-    # a pixel u of the shrunk image is at x = (u + 0.5) / fx - 0.5 in the original
-    m2 = m.astype(np.float64).copy()
-    m2[:, 2] += m[:, 0] * (0.5 / fx - 0.5) + m[:, 1] * (0.5 / fy - 0.5)
-    m2[:, 0] /= fx
-    m2[:, 1] /= fy
-    return np.asarray(cv2.warpAffine(small, m2, (size, size), flags=cv2.INTER_LINEAR, borderValue=border))
+    return np.asarray(cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=border))
 
 
 def shrink_around(image: Array, corners: Array, f: float) -> tuple[Array, Array]:
     """The part of `image` around a plate's `corners` (with room for the paste's margin), shrunk by
-    `f` with area averaging, and the corners in it."""
+    `f` as `detector.resize` shrinks frames, and the corners in it."""
     h, w = image.shape[:2]
     pad = 0.25 * float(_plate_width(corners)) + 4.0
     x1, y1 = (max(int(v - pad), 0) for v in corners.min(0))
     x2, y2 = (min(int(v + pad) + 1, lim) for v, lim in zip(corners.max(0), (w, h), strict=True))
     part = image[y1:y2, x1:x2]
-    ph, pw = part.shape[:2]
-    small = cv2.resize(part, (max(round(pw * f), 1), max(round(ph * f), 1)), interpolation=cv2.INTER_AREA)
-    fx, fy = small.shape[1] / pw, small.shape[0] / ph
-    moved = (corners - np.array([x1, y1], np.float32) + 0.5) * np.array([fx, fy], np.float32) - 0.5
-    return np.asarray(small), moved.astype(np.float32)
+    small = resize(part, f)
+    factors = np.array([small.shape[1] / part.shape[1], small.shape[0] / part.shape[0]], np.float32)
+    moved = (corners - np.array([x1, y1], np.float32) + 0.5) * factors - 0.5
+    return small, moved.astype(np.float32)
 
 
 class Augmenter:
@@ -411,11 +408,8 @@ class Augmenter:
         m[0, 1] += r.uniform(-0.1, 0.1) * scale  # slight shear
         dst_c = np.array([r.uniform(0.15, 0.85) * size, r.uniform(0.15, 0.85) * size], np.float32)
         m[:, 2] += dst_c - (m[:, :2] @ centre + m[:, 2])
-        if self.antialias:
-            img = warp_affine_shrunk(s.image, m, scale, size)
-        else:  # the form earlier models were trained with: INTER_AREA acts as INTER_LINEAR here
-            interp = cv2.INTER_AREA if scale < 0.7 else cv2.INTER_LINEAR
-            img = cv2.warpAffine(s.image, m, (size, size), flags=interp, borderValue=(GREY, GREY, GREY))
+        # without --antialias the plain warp, as models up to 1.0.1 were trained
+        img = warp_affine_shrunk(s.image, m, scale if self.antialias else 1.0, size)
         if len(corners):
             pts = corners.reshape(-1, 2) @ m[:, :2].T + m[:, 2]
             corners = pts.reshape(-1, 4, 2).astype(np.float32)
