@@ -111,10 +111,7 @@ def preprocess(image: Image) -> npt.NDArray[np.float32]:
     h, w = image.shape[:2]
     if h < MIN_SIDE or w < MIN_SIDE:
         raise RecognizerError(f"plate crop is {w}x{h} pixels; need at least {MIN_SIDE}x{MIN_SIDE}")
-    if h > 2 * INPUT_H and w > 2 * INPUT_W:
-        # Large crops: a cheap bilinear step to twice the input size, then exact 2x2 averaging;
-        # area averaging straight from full resolution costs more than the network itself.
-        image = cv2.resize(image, (2 * INPUT_W, 2 * INPUT_H), interpolation=cv2.INTER_LINEAR)
+    image = _halfway(image, INPUT_W, INPUT_H)
     if channels == 3:
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     elif channels == 4:
@@ -134,6 +131,22 @@ def preprocess(image: Image) -> npt.NDArray[np.float32]:
     x -= x.mean()
     x /= max(float(x.std()), 8.0)
     return x[None]
+
+
+def _halfway(image: Image, width: int, height: int) -> Image:
+    """`image` ready to be area-averaged down to `width` x `height`: a crop larger than twice that on
+    both sides is first resized bilinearly to exactly twice it, so that the area averaging after is
+    a fast 2x2 mean. Area averaging straight from full resolution (OpenCV's general path) costs more
+    than the plate reader's network for a 760x560 crop (1.6 ms against 0.35 ms)."""
+    h, w = image.shape[:2]
+    if h > 2 * height and w > 2 * width:
+        return np.asarray(cv2.resize(image, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR))
+    return image
+
+
+def _chroma(small: Image) -> Image:
+    """max - min of B, G, R per pixel: how vivid it is (0 for grey)."""
+    return np.asarray(small.max(axis=2) - small.min(axis=2))
 
 
 def load_image(path: Path | str) -> Image:
@@ -324,9 +337,12 @@ def ground_is_red(image: Image) -> bool | None:
     if image.ndim != 3 or image.shape[2] < 3:
         return None
     h, w = image.shape[:2]
+    # only military readings are checked: exact area averaging, whose grey crops stay grey (`_halfway`'s
+    # bilinear step keeps more colour noise: 14 of 2,021 Vietnamese crops and scene plates
+    # moved between "no colour" and "colour, not red" with it)
     middle = np.ascontiguousarray(image[h // 5 : h - h // 5, w // 5 : w - w // 5, :3])
     small = cv2.resize(middle, (24, 12), interpolation=cv2.INTER_AREA)
-    if int(np.ptp(small.astype(np.int16), axis=2).max()) < 8:
+    if int(_chroma(small).max()) < 8:
         return None
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
@@ -343,10 +359,12 @@ def has_eu_band(image: Image) -> bool:
     """
     if image.ndim != 3 or image.shape[2] < 3:
         return False
-    small = cv2.resize(np.ascontiguousarray(image[..., :3]), (96, 32), interpolation=cv2.INTER_AREA)
-    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
-    hue = hsv[..., 0]
-    chroma = np.ptp(small.astype(np.int16), axis=2)  # max - min of B, G, R: how vivid
+    # checked on every one-row reading, so shrunk the fast way (`_halfway`: 0.3 instead of 1.6 ms for
+    # a 760x560 crop; the same answer on every crop of vn-plate-crops but two Czech ones, now caught)
+    colour = _halfway(np.ascontiguousarray(image[..., :3]), 96, 32)
+    small = cv2.resize(colour, (96, 32), interpolation=cv2.INTER_AREA)
+    hue = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[..., 0]
+    chroma = _chroma(small)
     blue = ((hue >= 95) & (hue <= 130) & (chroma >= 40))[6:26]
     columns = blue.mean(axis=0)
     strips = [float(columns[i : i + 4].mean()) for i in range(21)]  # 4-column strips in the left quarter
