@@ -759,6 +759,70 @@ DATA_CARD = (
 )
 
 
+def load_onnx_weights(net: PlateNet, src: Path) -> int:
+    """Set `net`'s weights from an exported detector `src` (made by `export_onnx`, input scaling
+    folded) so that `net` in eval mode computes what `src` computes; returns the convolutions set.
+
+    The export fuses each batch norm into the convolution before it, so each such norm becomes the
+    identity plus the fused bias (mean 0, variance 1 - eps, scale 1): fine-tune with the norms in
+    eval mode (`freeze_norms`), since batch statistics would change the function. Raises ValueError
+    when `src` does not fit `net` (another architecture, or the input not folded)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(src)).graph
+    if any(n.op_type == "Mul" and graph.input[0].name in n.input for n in graph.node):
+        raise ValueError(f"{src}: its input scaling is not folded (see --fold-input-scaling)")
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    modules = dict(net.named_modules())
+    done = 0
+    with torch.no_grad():
+        for node in graph.node:
+            if node.op_type != "Conv":
+                continue
+            path: list[str] = []
+            for part in node.name.strip("/").split("/")[1:-1]:  # "/net/s4/s4.0/dw/dw.0/Conv" -> s4.0.dw.0
+                if path and part.startswith(path[-1] + "."):
+                    path[-1] = part
+                else:
+                    path.append(part)
+            name = ".".join(path)
+            conv = modules.get(name)
+            if not isinstance(conv, nn.Conv2d) or len(node.input) < 3:
+                raise ValueError(f"{src}: convolution {node.name} has no match in this network")
+            w = torch.from_numpy(weights[node.input[1]].copy())
+            b = torch.from_numpy(weights[node.input[2]].copy())
+            if tuple(w.shape) != tuple(conv.weight.shape):
+                raise ValueError(
+                    f"{src}: {name} is {tuple(w.shape)}, this network's {tuple(conv.weight.shape)}"
+                )
+            if conv is net.stem[0]:
+                w = w * 255.0  # ExportNet folded the input's 1/255 into it
+            conv.weight.copy_(w)
+            if conv.bias is not None:
+                conv.bias.copy_(b)
+            else:
+                parent, _, index = name.rpartition(".")
+                norm = modules[parent][int(index) + 1]
+                assert isinstance(norm, nn.BatchNorm2d)
+                assert norm.running_mean is not None and norm.running_var is not None
+                norm.weight.fill_(1.0)
+                norm.bias.copy_(b)
+                norm.running_mean.zero_()
+                norm.running_var.fill_(1.0 - norm.eps)
+            done += 1
+    if done != sum(isinstance(m, nn.Conv2d) for m in modules.values()):
+        raise ValueError(f"{src}: {done} convolutions for a network of another size")
+    return done
+
+
+def freeze_norms(net: nn.Module) -> None:
+    """Put `net`'s batch norms in eval mode (running statistics kept; scale and shift still learn)."""
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+
+
 def publish(onnx_path: Path, version: str) -> Any:
     """Copy the exported model into the project's model store and record it in the manifest."""
     import shutil
@@ -837,6 +901,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop early (and export) after this long")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="MODEL",
+        help="start from the weights of an exported detector (ONNX, same --widths/--neck/--neck4; e.g. the "
+        "release) instead of at random: a fine-tune, with its batch norms frozen (pair with a low --lr)",
+    )
     p.add_argument(
         "--synth",
         type=int,
@@ -971,6 +1042,8 @@ def main(argv: list[str] | None = None) -> int:
 
     net = PlateNet(widths, args.neck, args.neck4).to(device)
     ema = PlateNet(widths, args.neck, args.neck4).to(device)
+    if args.init_from:
+        print(f"started from {args.init_from} ({load_onnx_weights(net, args.init_from)} convolutions)")
     ema.load_state_dict(net.state_dict())
     for q in ema.parameters():
         q.requires_grad_(False)
@@ -990,6 +1063,8 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     for epoch in range(start_epoch, args.epochs):
         net.train()
+        if args.init_from:
+            freeze_norms(net)
         sums: dict[str, float] = {}
         te = time.time()
         for b, (x_cpu, t_cpu) in enumerate(loader):

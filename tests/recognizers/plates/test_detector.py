@@ -599,6 +599,66 @@ def test_older_exports_get_their_input_scaling_folded(tmp_path: Path) -> None:
         train_detector.fold_input_scaling(new, tmp_path / "again.onnx")
 
 
+@pytest.mark.parametrize("neck4", [0, 32])
+def test_a_fine_tune_starts_from_an_export_computing_what_it_computes(tmp_path: Path, neck4: int) -> None:
+    """`load_onnx_weights` (`--init-from`) turns an export back into a network that, with its batch
+    norms frozen, computes the export's outputs, and exports to the same; a network of another shape,
+    or an export whose input scaling is not folded, is refused."""
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    from matthan.recognizers.plates import train_detector
+
+    torch.manual_seed(2)
+    net = train_detector.PlateNet(neck4=neck4).eval()
+    with torch.no_grad():
+        for m in net.modules():  # batch norms away from the identity: they are fused in the export
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    first = tmp_path / "first.onnx"
+    train_detector.export_onnx(net, first)
+    x = np.random.default_rng(1).uniform(0, 255, (1, 3, 96, 128)).astype(np.float32)
+
+    def run(path: Path) -> np.ndarray:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return np.asarray(session.run(None, {"image": x})[0])
+
+    fresh = train_detector.PlateNet(neck4=neck4)
+    assert train_detector.load_onnx_weights(fresh, first) == sum(
+        isinstance(m, torch.nn.Conv2d) for m in fresh.modules()
+    )
+    fresh.train()
+    train_detector.freeze_norms(fresh)  # as a fine-tune trains it
+    with torch.no_grad():
+        y = fresh(torch.from_numpy(x) / 255.0).numpy()
+    expected = run(first)
+    np.testing.assert_allclose(y[:, 2:], expected[:, 2:], atol=1e-4)
+    np.testing.assert_allclose(1 / (1 + np.exp(-y[:, :2])), expected[:, :2], atol=1e-5)
+    again = tmp_path / "again.onnx"
+    train_detector.export_onnx(fresh.eval(), again)
+    np.testing.assert_allclose(run(again), expected, atol=1e-5)
+
+    with pytest.raises(ValueError, match=r"no match|is \(|another size"):
+        train_detector.load_onnx_weights(train_detector.PlateNet(neck4=48 - neck4), first)
+
+    class OldExport(torch.nn.Module):  # input scaled by a node of its own, as before 2026-12-06
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y: torch.Tensor = self.net(x * (1.0 / 255.0))
+            return y
+
+    old = tmp_path / "old.onnx"
+    train_detector.export_module(OldExport(train_detector.PlateNet().eval()), old)
+    with pytest.raises(ValueError, match="not folded"):
+        train_detector.load_onnx_weights(train_detector.PlateNet(), old)
+
+
 def test_motion_blur_options_smear_that_share_of_crops() -> None:
     pytest.importorskip("torch")
     import random
