@@ -812,3 +812,10 @@ def test_benchmark_notes_the_machine_speed_beside_carried_over_baselines() -> No
     assert "(2026-11-28, its machine's speed not recorded;" in text
     result["baselines_speed_reference_ms"] = 250.0
     assert "(2026-11-28, when the workload took 250 ms;" in render_markdown(result)
+    assert "more passes" not in text
+    result["latency_passes"] = [
+        {"speed_reference_ms": ms, "p50": p50, "p95": 2.0} for ms, p50 in ((30, 1.3), (21, 0.8), (25, 1.0))
+    ]
+    text = render_markdown(result)
+    assert "3 more passes" in text and "1.30 (2.00) ms at 30" in text and "0.80 (2.00) ms at 21" in text
+    assert "median pass 1.00 ms, fastest 0.80 ms" in text
