@@ -46,7 +46,7 @@ def frames_640(images_dir: Path, n: int) -> list[np.ndarray[Any, Any]]:
     return frames
 
 
-def time_path(detector: PlateDetector, frames: list[np.ndarray[Any, Any]], repeats: int) -> dict[str, float]:
+def time_path(detector: PlateDetector, frames: list[np.ndarray[Any, Any]], repeats: int) -> dict[str, Any]:
     for f in frames[:10]:
         detector(f, Detections.empty())
     wall, cpu = [], []
@@ -61,6 +61,8 @@ def time_path(detector: PlateDetector, frames: list[np.ndarray[Any, Any]], repea
         "p50": round(float(np.percentile(w, 50)), 2),
         "p95": round(float(np.percentile(w, 95)), 2),
         "cpu_p50": round(float(np.percentile(c, 50)), 2),
+        # this machine's speed changes from minute to minute: each pass over the frames on its own
+        "p50_by_pass": [round(float(np.percentile(part, 50)), 2) for part in np.split(w, repeats)],
     }
 
 
@@ -155,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Latency per 640-px frame ({len(frames)} validation frames scaled to 640 px, longest side): "
         f"detect p50 {lat['p50']} ms, p95 {lat['p95']} ms wall ({lat['cpu_p50']} ms CPU at p50; load "
-        f"average {result['load_average']} on the 2-core machine when the run started). Measured "
+        f"average {result['load_average']} on the 2-core machine when the run started; p50 of each of "
+        f"the {len(lat.get('p50_by_pass', []))} passes over the frames, back to back: "
+        f"{', '.join(str(v) for v in lat.get('p50_by_pass', [])) or 'not recorded'} ms). Measured "
         f"{result['date']}, when a fixed single-thread workload (`benchmarks.common.speed_reference_ms`) "
         f"took {result['speed_reference_ms']:.0f} ms (a rough guide to the day's speed only: it does not "
         "scale with this network's time).",
