@@ -127,9 +127,10 @@ def preprocess(image: Image) -> npt.NDArray[np.float32]:
             (INPUT_W, INPUT_H),
             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
         )
+    mean, std = cv2.meanStdDev(grey)  # one pass over the uint8 pixels (numpy's std takes several)
     x = grey.astype(np.float32)
-    x -= x.mean()
-    x /= max(float(x.std()), 8.0)
+    x -= np.float32(mean[0, 0])
+    x /= np.float32(max(float(std[0, 0]), 8.0))
     return x[None]
 
 
