@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Latency per 640-px frame ({len(frames)} validation frames scaled to 640 px, longest side): "
         f"detect p50 {lat['p50']} ms, p95 {lat['p95']} ms wall ({lat['cpu_p50']} ms CPU at p50; load "
         f"average {result['load_average']} on the 2-core machine when the run started; p50 of each of "
-        f"the {len(lat.get('p50_by_pass', []))} passes over the frames, back to back: "
-        f"{', '.join(str(v) for v in lat.get('p50_by_pass', [])) or 'not recorded'} ms). Measured "
+        f"the {len(lat['p50_by_pass'])} passes over the frames, back to back: "
+        f"{', '.join(str(v) for v in lat['p50_by_pass'])} ms). Measured "
         f"{result['date']}, when a fixed single-thread workload (`benchmarks.common.speed_reference_ms`) "
         f"took {result['speed_reference_ms']:.0f} ms (a rough guide to the day's speed only: it does not "
         "scale with this network's time).",
