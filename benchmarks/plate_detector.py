@@ -1,4 +1,5 @@
-"""Plate detector benchmark: accuracy on vn-plate-scenes/valid and latency per 640-px frame, one thread.
+"""Plate detector benchmark: accuracy on vn-plate-scenes/valid and latency per 640-px and per 1280-px
+frame, one thread.
 
     python -m matthan.benchmarks.plate_detector [--shared ../shared] [--frames 200]
 
@@ -31,8 +32,8 @@ SECTION = "## Plate detector"
 TEXT_LABELS = HERE / "data" / "vn-plate-scenes-valid-text.csv"
 
 
-def frames_640(images_dir: Path, n: int) -> list[np.ndarray[Any, Any]]:
-    """`n` frames of the validation images scaled so that their longest side is 640 px."""
+def frames_at(images_dir: Path, n: int, side: int = 640) -> list[np.ndarray[Any, Any]]:
+    """`n` frames of the validation images scaled so that their longest side is `side` px."""
     frames = []
     paths = sorted(images_dir.glob("*.jpg"))
     step = max(len(paths) // n, 1)
@@ -41,7 +42,7 @@ def frames_640(images_dir: Path, n: int) -> list[np.ndarray[Any, Any]]:
         if img is None:
             continue
         h, w = img.shape[:2]
-        f = 640 / max(h, w)
+        f = side / max(h, w)
         frames.append(cv2.resize(img, (round(w * f), round(h * f)), interpolation=cv2.INTER_LINEAR))
     return frames
 
@@ -86,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         nargs="*",
         default=[1920],
-        help="also measure the detector with its fine pass at these sizes (none: skip)",
+        help="also measure the detector with its fine pass at these sizes, enlarging small frames "
+        "(none: skip)",
     )
+    p.add_argument("--fine-enlarge", type=float, default=2.0, help="how much those passes may enlarge")
     args = p.parse_args(argv)
     valid = args.shared / "datasets" / "vn-plate-scenes" / "valid"
     if not (valid / "images").is_dir():
@@ -101,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     assert detect_only.model_path is not None
     labels = scenes.read_yolo_labels(valid / "labels", valid / "images")
     accuracy = scenes.evaluate(lambda f: detect_only(f, Detections.empty()), valid / "images", labels)
-    frames = frames_640(valid / "images", args.frames)
+    frames = frames_at(valid / "images", args.frames)
+    frames_1280 = frames_at(valid / "images", args.frames, 1280)
     result: dict[str, Any] = {
         "machine": cpu_model(),
         "date": time.strftime("%Y-%m-%d"),
@@ -112,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         "model_bytes": detect_only.model_path.stat().st_size,
         "valid": accuracy,
         "latency_640_detect_ms": time_path(detect_only, frames, args.repeats),
+        # what a 720p or larger camera costs: shrunk to 640 px, or also searched at 1280 px
+        "latency_1280_detect_ms": time_path(detect_only, frames_1280, 1),
+        "latency_1280_fine_1280_detect_ms": time_path(
+            PlateDetector(PlatesConfig(read=False, fine_side=1280)), frames_1280, 1
+        ),
         "reader": full.reader is not None,
     }
     if full.reader is not None:
@@ -125,12 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     result["fine_pass"] = {}
     for side in args.fine_side:
-        fine = PlateDetector(PlatesConfig(read=False, fine_side=side))
+        fine = PlateDetector(PlatesConfig(read=False, fine_side=side, fine_enlarge=args.fine_enlarge))
         fine.load()
         run = functools.partial(fine, detections=Detections.empty())
         found = scenes.evaluate(run, valid / "images", labels)
         result["fine_pass"][str(side)] = {
             "valid": {k: found[k] for k in ("n_plates", "recall", "precision")},
+            "fine_enlarge": args.fine_enlarge,
             "latency_640_detect_ms": time_path(fine, frames, 1),
         }
     RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
@@ -164,11 +174,18 @@ def main(argv: list[str] | None = None) -> int:
         f"took {result['speed_reference_ms']:.0f} ms (a rough guide to the day's speed only: it does not "
         "scale with this network's time).",
     ]
+    l1280, f1280 = result["latency_1280_detect_ms"], result["latency_1280_fine_1280_detect_ms"]
+    lines.append(
+        f"Per 1280-px frame (the same frames scaled to 1280 px): detect p50 {l1280['p50']} ms (shrunk to "
+        f"640 px); with the fine pass at `fine_side: 1280` (also searched at 1280 px) p50 {f1280['p50']} ms, "
+        f"p95 {f1280['p95']} ms wall."
+    )
     for side, fine_result in result["fine_pass"].items():
         v, fl = fine_result["valid"], fine_result["latency_640_detect_ms"]
         lines.append(
-            f"With the fine pass (`fine_side: {side}`, off by default; each frame also searched at up to "
-            f"{side} px, small frames enlarged at most twice): recall {v['recall']}, precision "
+            f"With the fine pass at `fine_side: {side}, fine_enlarge: {fine_result['fine_enlarge']:g}` (each "
+            f"frame also searched at up to {side} px, small frames enlarged up to "
+            f"{fine_result['fine_enlarge']:g} times): recall {v['recall']}, precision "
             f"{v['precision']}; detect p50 {fl['p50']} ms, p95 {fl['p95']} ms wall per 640-px frame."
         )
     if "latency_640_detect_read_ms" in result:

@@ -26,8 +26,13 @@ def _add_detector_options(p: argparse.ArgumentParser) -> None:
         "--fine-side",
         type=int,
         default=None,
-        help="also look at each frame resized to this longest side (small frames enlarged at most twice), "
-        "for small plates (0: off)",
+        help="also look at each frame resized to this longest side, for small plates (default 0: off)",
+    )
+    p.add_argument(
+        "--fine-enlarge",
+        type=float,
+        default=None,
+        help="that pass enlarges small frames at most this much (default 2; 1: never)",
     )
     p.add_argument("--no-read", action="store_true", help="only detect; do not run the plate reader")
     p.add_argument(
@@ -82,6 +87,8 @@ def _detector(args: argparse.Namespace) -> PlateDetector:
         options["max_side"] = args.max_side
     if args.fine_side is not None:
         options["fine_side"] = args.fine_side
+    if args.fine_enlarge is not None:
+        options["fine_enlarge"] = args.fine_enlarge
     try:
         detector = PlateDetector(PlatesConfig(**options))
         detector.load()

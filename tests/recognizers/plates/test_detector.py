@@ -23,6 +23,7 @@ from matthan.recognizers.plates.detector import (
     MODEL_NAME,
     READER_FIELDS,
     STRIDE,
+    PlateBoxes,
     PlateDetector,
     PlatesConfig,
     box_crop,
@@ -382,7 +383,8 @@ def test_half_size_pass_adds_no_second_box_for_a_plate_seen_at_full_size() -> No
 
 def test_fine_pass_finds_small_plates_of_a_high_resolution_photo() -> None:
     # a 4032x3024 validation photo (never trained on): three of its plates are 46-242 px wide, 7-38 px
-    # once the frame is shrunk to 640; the pass at 1920 px adds them and keeps what 640 px found
+    # once the frame is shrunk to 640; the fine pass at 1280 px adds two, at 1920 px the third, and
+    # both keep what 640 px found
     valid = shared_path("datasets/vn-plate-scenes/valid")
     labels = [
         p
@@ -400,9 +402,11 @@ def test_fine_pass_finds_small_plates_of_a_high_resolution_photo() -> None:
         return (scenes.iou_matrix(truth, boxes) >= 0.5).any(axis=1)
 
     plain = found(PlatesConfig(read=False))
+    middle = found(PlatesConfig(read=False, fine_side=1280))
     fine = found(PlatesConfig(read=False, fine_side=1920))
-    assert fine.sum() >= plain.sum() + 2, (plain, fine)
-    assert not (plain & ~fine).any()
+    assert middle.sum() >= plain.sum() + 2, (plain, middle)
+    assert fine.sum() >= middle.sum() + 1, (middle, fine)
+    assert not (plain & ~middle).any() and not (middle & ~fine).any()
 
 
 def test_fine_pass_enlarges_a_small_frame_for_its_small_plates() -> None:
@@ -418,6 +422,11 @@ def test_fine_pass_enlarges_a_small_frame_for_its_small_plates() -> None:
     truth = np.asarray([label.box], np.float32)
     plain = PlateDetector(PlatesConfig(read=False)).detect(frame)
     fine = PlateDetector(PlatesConfig(read=False, fine_side=1280)).detect(frame)
+    # told not to enlarge, the fine pass leaves a frame within `max_side` alone
+    np.testing.assert_array_equal(
+        plain.boxes,
+        PlateDetector(PlatesConfig(read=False, fine_side=1280, fine_enlarge=1.0)).detect(frame).boxes,
+    )
     assert not len(plain.boxes) or scenes.iou_matrix(truth, plain.boxes).max() < 0.5
     assert scenes.iou_matrix(truth, fine.boxes).max() >= 0.5, fine.boxes
     # what the main pass found stays, box for box
@@ -428,14 +437,67 @@ def test_fine_pass_enlarges_a_small_frame_for_its_small_plates() -> None:
 def test_fine_pass_no_finer_than_the_main_pass_changes_nothing() -> None:
     frame, box = _frame_with_plate(seed=3)
     plain = PlateDetector(PlatesConfig(read=False)).detect(frame)
-    for side in (400, 480, 640):  # the frame is 480 px: not enlarged, or at most as big as it is
-        same = PlateDetector(PlatesConfig(read=False, fine_side=side)).detect(frame)
+    # the frame is 480 px: not enlarged, no larger than it is, too little larger, or (640) its plate,
+    # wide enough for the main pass's box, found again
+    options: dict[str, Any]
+    for options in (
+        {"fine_side": 1280, "fine_enlarge": 1.0},
+        {"fine_side": 400},
+        {"fine_side": 640},
+        {"fine_side": 560},
+        {"fine_side": 1280, "fine_enlarge": 1.1},
+    ):
+        same = PlateDetector(PlatesConfig(read=False, **options)).detect(frame)
         np.testing.assert_array_equal(same.boxes, plain.boxes)
+    truth = np.asarray([box], np.float32)
     fine = PlateDetector(PlatesConfig(read=False, fine_side=1280)).detect(frame)
     assert len(fine.boxes) == 1  # seen by both passes, reported once
-    assert scenes.iou_matrix(np.asarray([box], np.float32), fine.boxes)[0, 0] >= 0.5
+    assert scenes.iou_matrix(truth, fine.boxes)[0, 0] >= 0.5
+    # twice as large, the frame gets the fine pass at its own size: the plate still once
+    big = cv2.resize(frame, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR)
+    found = PlateDetector(PlatesConfig(read=False, fine_side=1280, fine_enlarge=1.0)).detect(big)
+    assert len(found.boxes) == 1
+    assert scenes.iou_matrix(truth * 2, found.boxes)[0, 0] >= 0.5
     with pytest.raises(ValidationError):
         PlatesConfig(fine_side=-1)
+    with pytest.raises(ValidationError):
+        PlatesConfig(fine_enlarge=0.5)
+
+
+def test_passes_merge_small_plates_on_the_fine_pass_box(monkeypatch: pytest.MonkeyPatch) -> None:
+    # what each pass of a 1920x1080 frame finds (frame pixels), keyed by the side it looks at
+    def plates(*rows: tuple[float, float, float, float, float]) -> PlateBoxes:
+        boxes = np.asarray([r[:4] for r in rows], np.float32).reshape(-1, 4)
+        corners = np.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [2, 3]], boxes[:, [0, 3]]], 1)
+        return PlateBoxes(
+            boxes, np.asarray([r[4] for r in rows], np.float32), np.zeros(len(rows), np.int32), corners
+        )
+
+    passes = {
+        # a plate 50 px wide (17 px in the main pass: small) and one 300 px wide (100 px there)
+        640: plates((100, 100, 150, 115, 0.9), (500, 500, 800, 600, 0.8)),
+        320: plates(),
+        1280: plates((102, 101, 149, 114, 0.5), (505, 505, 795, 598, 0.95), (1500, 900, 1540, 912, 0.6)),
+    }
+    detector = PlateDetector(PlatesConfig(read=False, fine_side=1280))
+    detector._session = object()  # no model: the passes are the stand-ins above
+    monkeypatch.setattr(detector, "_detect_at", lambda image, side, scale, min_width: passes[side])
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    found = detector.detect(frame)
+    kept = {tuple(b): round(float(s), 3) for b, s in zip(found.boxes.tolist(), found.scores, strict=True)}
+    # the small plate keeps the fine pass's box, the large one the main pass's; the plate only the
+    # fine pass found is added
+    assert kept == {
+        (102.0, 101.0, 149.0, 114.0): 0.5,
+        (500.0, 500.0, 800.0, 600.0): 0.8,
+        (1500.0, 900.0, 1540.0, 912.0): 0.6,
+    }
+    detector.config = PlatesConfig(read=False, fine_side=0)  # no fine pass: every box the main pass's
+    found = detector.detect(frame)
+    assert sorted(map(tuple, found.boxes.tolist())) == [
+        (100.0, 100.0, 150.0, 115.0),
+        (500.0, 500.0, 800.0, 600.0),
+    ]
 
 
 # ------------------------------------------------------------------------------ accuracy floor
