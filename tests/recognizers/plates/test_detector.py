@@ -294,6 +294,11 @@ def test_cli_detect_rejects_a_bad_fine_side(tmp_path: Path, capsys: pytest.Captu
     assert main(["plates", "detect", "--no-read", "--fine-side", "-5", str(img)]) == 2
     err = capsys.readouterr().err
     assert "bad option" in err and "fine_side" in err
+    assert (
+        main(["plates", "detect", "--no-read", "--fine-side", "1280", "--fine-enlarge", "0.5", str(img)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "bad option" in err and "fine_enlarge" in err
 
 
 def test_cli_detect_reads_with_the_reader_model_given(
