@@ -633,6 +633,20 @@ def compute_loss(out: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.T
     return total, parts
 
 
+def distill_loss(out: torch.Tensor, teacher: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tensor:
+    """How far the student's plate-centre map is from a teacher's: the Bernoulli KL divergence of
+    the student's score from the teacher's at every cell, summed and divided by the labelled centres,
+    as the focal loss is. `teacher` is an exported detector's output on the same crops (its channel 0
+    already a probability). Where the labels say background but the teacher sees a plate (plates
+    nobody labelled), the student hears both."""
+    p = teacher[:, :1].clamp(1e-4, 1 - 1e-4)
+    log_q = F.logsigmoid(out[:, :1])
+    log_not_q = F.logsigmoid(-out[:, :1])
+    kl = p * (torch.log(p) - log_q) + (1 - p) * (torch.log(1 - p) - log_not_q)
+    n_pos = t["heat"].eq(1.0).float().sum().clamp(min=1.0)
+    return kl.sum() / n_pos
+
+
 # ------------------------------------------------------------------------------------------ main
 class _Crops(torch.utils.data.Dataset[tuple[Array, dict[str, Array]]]):
     """One augmented training crop and its targets per sample index."""
@@ -958,6 +972,14 @@ def main(argv: list[str] | None = None) -> int:
         "--hard-repeat", type=int, default=2, help="extra draws per epoch of each hard image (--hard-from)"
     )
     p.add_argument(
+        "--teacher",
+        type=Path,
+        metavar="MODEL",
+        help="an exported plate detector (ONNX) whose plate-centre map the network also learns "
+        "(distillation, e.g. into a smaller network); run by onnxruntime on every batch",
+    )
+    p.add_argument("--distill", type=float, default=1.0, help="weight of the teacher's loss (--teacher)")
+    p.add_argument(
         "--fold-input-scaling",
         type=Path,
         metavar="MODEL",
@@ -1047,6 +1069,15 @@ def main(argv: list[str] | None = None) -> int:
     ema.load_state_dict(net.state_dict())
     for q in ema.parameters():
         q.requires_grad_(False)
+    teacher, teacher_input = None, ""
+    if args.teacher:
+        from matthan.recognizers.onnx import make_session
+
+        if not args.teacher.is_file():
+            raise SystemExit(f"{args.teacher}: no such teacher model")
+        teacher = make_session(args.teacher, args.threads)
+        teacher_input = teacher.get_inputs()[0].name
+        print(f"distilling {args.teacher} (weight {args.distill})", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
     steps_per_epoch = len(batches)
     total_steps = steps_per_epoch * args.epochs
@@ -1076,6 +1107,11 @@ def main(argv: list[str] | None = None) -> int:
             t = {k: v.to(device, non_blocking=True) for k, v in t_cpu.items()}
             out = net(x)
             loss, parts = compute_loss(out, t)
+            if teacher is not None:
+                seen = teacher.run(None, {teacher_input: x_cpu.numpy() * np.float32(255.0)})[0]
+                l_kd = distill_loss(out, torch.from_numpy(seen).to(device), t)
+                loss = loss + args.distill * l_kd
+                parts["kd"] = float(l_kd.detach())
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)

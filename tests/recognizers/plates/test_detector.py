@@ -563,6 +563,39 @@ def test_training_smoke_exports_a_model_the_wrapper_runs(tmp_path: Path) -> None
     assert len(out_dets) <= det.config.max_plates
 
 
+def test_distillation_learns_the_teachers_map(tmp_path: Path) -> None:
+    """`--teacher`: the loss is nothing where the student's map is the teacher's, more the further it
+    is; a run distilling an exported model into a narrower network exports a model the wrapper runs."""
+    torch = pytest.importorskip("torch")
+    from matthan.recognizers.plates import train_detector
+
+    teacher = torch.rand(2, 14, 8, 8) * 0.98 + 0.01
+    heat = torch.zeros(2, 1, 8, 8)
+    heat[0, 0, 3, 3] = 1.0
+    t = {"heat": heat}
+    same = torch.cat([torch.logit(teacher[:, :1]), torch.zeros(2, 13, 8, 8)], 1)
+    assert float(train_detector.distill_loss(same, teacher, t)) == pytest.approx(0.0, abs=1e-4)
+    off = same.clone()
+    off[:, 0] += 1.0
+    further = same.clone()
+    further[:, 0] += 3.0
+    near, far = (float(train_detector.distill_loss(o, teacher, t)) for o in (off, further))
+    assert 0.0 < near < far
+
+    data = _tiny_scene_dataset(tmp_path / "scenes", 2, layout=0)
+    args = ["--data", str(data), "--epochs", "1", "--batch", "2", "--steps", "2", "--size", "160"]
+    assert train_detector.main([*args, "--out", str(tmp_path / "teacher")]) == 0
+    student = tmp_path / "student"
+    distil = ["--teacher", str(tmp_path / "teacher" / "model.onnx"), "--neck4", "16"]
+    assert train_detector.main([*args, "--out", str(student), *distil]) == 0
+    log = [json.loads(line) for line in (student / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["kd"] > 0
+    det = PlateDetector(PlatesConfig(model_path=student / "model.onnx", read=False))
+    assert len(det(_frame_with_plate()[0], Detections.empty())) <= det.config.max_plates
+    with pytest.raises(SystemExit, match="no such teacher"):
+        train_detector.main([*args, "--out", str(student), "--teacher", str(tmp_path / "absent.onnx")])
+
+
 def test_training_with_loader_workers_and_other_widths(tmp_path: Path) -> None:
     """`--workers` (augmentation in loader processes) and `--widths` give a model the wrapper runs."""
     pytest.importorskip("torch")
