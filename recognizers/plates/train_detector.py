@@ -993,6 +993,8 @@ def main(argv: list[str] | None = None) -> int:
         "manifest (with the numbers of benchmarks/results/plate_detector.json when present)",
     )
     args = p.parse_args(argv)
+    if args.teacher and not args.teacher.is_file():  # before the minutes of loading the data
+        raise SystemExit(f"{args.teacher}: no such teacher model")
     if args.fold_input_scaling:
         factor = fold_input_scaling(args.fold_input_scaling, args.out / "model.onnx")
         print(
@@ -1073,8 +1075,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.teacher:
         from matthan.recognizers.onnx import make_session
 
-        if not args.teacher.is_file():
-            raise SystemExit(f"{args.teacher}: no such teacher model")
         teacher = make_session(args.teacher, args.threads)
         teacher_input = teacher.get_inputs()[0].name
         print(f"distilling {args.teacher} (weight {args.distill})", flush=True)
