@@ -105,6 +105,21 @@ def _reader(args: argparse.Namespace) -> PlateReader:
         raise CommandError(str(exc)) from exc
 
 
+#: exit status of `matthan plates read` / `detect` when some image could not be read or analysed
+IMAGE_FAILED = 2
+
+
+def print_image_error(path: Path, exc: RecognizerError) -> None:
+    """An image that could not be read or analysed: its JSON line with `error` (so that there is one
+    line per image given, in order), and the message on standard error."""
+    message = str(exc)
+    prefix = f"{path}: "
+    if message.startswith(prefix):  # load_image names the file; the line's `image` already does
+        message = message[len(prefix) :]
+    print(json.dumps({"image": str(path), "error": message}, ensure_ascii=False), flush=True)
+    print(f"matthan: error: {path}: {message}", file=sys.stderr)
+
+
 def run_read(args: argparse.Namespace) -> int:
     reader = _reader(args)
     status = 0
@@ -112,8 +127,8 @@ def run_read(args: argparse.Namespace) -> int:
         try:
             reading = reader.read(load_image(path))
         except RecognizerError as exc:
-            print(f"matthan: error: {exc}", file=sys.stderr)
-            status = 2
+            print_image_error(path, exc)
+            status = IMAGE_FAILED
             continue
         print(json.dumps({"image": str(path), **reading.to_dict()}, ensure_ascii=False), flush=True)
     return status

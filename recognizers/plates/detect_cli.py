@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from matthan.edge.errors import CommandError
 from matthan.models import ModelMissingError
 from matthan.recognizers.base import Detections, RecognizerError
 from matthan.recognizers.plates import scenes
-from matthan.recognizers.plates.cli import plates_subcommands
+from matthan.recognizers.plates.cli import IMAGE_FAILED, plates_subcommands, print_image_error
 from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
+from matthan.recognizers.plates.reader import load_image
 
 
 def _add_detector_options(p: argparse.ArgumentParser) -> None:
@@ -118,16 +118,11 @@ def run_detect(args: argparse.Namespace) -> int:
     detector = _detector(args)
     status = 0
     for path in args.images:
-        frame = cv2.imread(str(path)) if path.is_file() else None
-        if frame is None:
-            print(json.dumps({"image": str(path), "error": "not a readable image"}), flush=True)
-            status = 1
-            continue
         try:
-            dets = detector(np.asarray(frame, np.uint8), Detections.empty())
+            dets = detector(load_image(path), Detections.empty())
         except RecognizerError as exc:
-            print(json.dumps({"image": str(path), "error": str(exc)}), flush=True)
-            status = 1
+            print_image_error(path, exc)
+            status = IMAGE_FAILED
             continue
         print(json.dumps({"image": str(path), "plates": plates_json(dets)}, ensure_ascii=False), flush=True)
     return status

@@ -153,6 +153,8 @@ def _chroma(small: Image) -> Image:
 def load_image(path: Path | str) -> Image:
     """Read an image file as BGR uint8, raising :class:`RecognizerError` when it cannot be read."""
     p = Path(path)
+    if p.is_dir():
+        raise RecognizerError(f"{p}: a folder, not an image file")
     if not p.is_file():
         raise RecognizerError(f"{p}: no such file")
     data = np.fromfile(p, np.uint8)

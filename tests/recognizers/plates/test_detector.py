@@ -280,13 +280,21 @@ def test_cli_detect_prints_one_json_line_per_image(
     img = _plate_image(tmp_path)
     bad = tmp_path / "b.jpg"
     bad.write_bytes(b"not an image")
-    assert main(["plates", "detect", "--no-read", str(img), str(bad)]) == 1
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert [x["image"] for x in lines] == [str(img), str(bad)]
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((1, 1, 3), np.uint8))
+    paths = [img, bad, tmp_path / "missing.jpg", tiny, img]
+    assert main(["plates", "detect", "--no-read", *map(str, paths)]) == 2
+    out, err = capsys.readouterr()
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [x["image"] for x in lines] == list(map(str, paths))  # one line per image, in order
     (plate,) = lines[0]["plates"]
     assert set(plate) >= {"box", "score", "layout", "text", "corners"}
     assert plate["layout"] == "one-row" and plate["text"] is None
-    assert "error" in lines[1]
+    assert lines[1]["error"] == "not an image OpenCV can decode"
+    assert lines[2]["error"] == "no such file"
+    assert "too small" in lines[3]["error"]
+    assert lines[4]["plates"] == lines[0]["plates"]  # an image after the bad ones is still analysed
+    assert f"{bad}: not an image OpenCV can decode" in err
 
 
 def test_cli_detect_rejects_a_bad_fine_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -140,6 +140,7 @@ def test_unreadable_files_raise_a_clear_error(tmp_path: Path) -> None:
         (not_image, "decode"),
         (empty, "decode"),
         (tmp_path / "missing.jpg", "no such file"),
+        (tmp_path, "a folder, not an image file"),
     ):
         with pytest.raises(RecognizerError, match=message):
             load_image(path)
@@ -473,9 +474,11 @@ def test_plates_read_prints_one_json_line_per_image(
     status = main(["plates", "read", str(good), str(broken), str(good)])
     out, err = capsys.readouterr()
     lines = [json.loads(line) for line in out.splitlines()]
-    assert status == 2 and "broken.jpg" in err
-    assert len(lines) == 2
-    for line in lines:
+    assert status == 2 and f"{broken}: not an image OpenCV can decode" in err
+    # one line per image given, in order: the broken one says why, and the next is still read
+    assert [line["image"] for line in lines] == [str(good), str(broken), str(good)]
+    assert lines[1] == {"image": str(broken), "error": "not an image OpenCV can decode"}
+    for line in (lines[0], lines[2]):
         expected = {"image", "text", "normalised", "rows", "format", "province", "category", "confidence"}
         assert expected <= set(line)
         assert line["image"] == str(good)
