@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,43 @@ from matthan.integration.rtsp_server import gstreamer_problem
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MATTHAN_SHARED", REPO.parent / "shared"))
+
+
+class NetworkAttempts(list[str]):
+    """What the code under test tried to reach over the network (each refused)."""
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> NetworkAttempts:
+    """No network for the test: every TCP/UDP connection and every name lookup is refused with an
+    OSError (as on a machine with no network) and recorded, so that code which catches the error and
+    goes on is still caught. Local (AF_UNIX) sockets, which worker processes use, still work."""
+    attempts = NetworkAttempts()
+
+    def refuse(what: str) -> OSError:
+        attempts.append(what)
+        return OSError(f"network disabled for this test: {what}")
+
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def connect(sock: socket.socket, address: object) -> None:
+        if sock.family == socket.AF_UNIX:
+            return real_connect(sock, address)
+        raise refuse(f"connect {address!r}")
+
+    def connect_ex(sock: socket.socket, address: object) -> int:
+        if sock.family == socket.AF_UNIX:
+            return real_connect_ex(sock, address)
+        raise refuse(f"connect {address!r}")
+
+    def lookup(host: object, *args: object, **kwargs: object) -> object:
+        raise refuse(f"name lookup {host!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    monkeypatch.setattr(socket, "gethostbyname", lookup)
+    return attempts
 
 
 def shared_path(relative: str) -> Path:

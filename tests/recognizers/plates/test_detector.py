@@ -34,7 +34,7 @@ from matthan.recognizers.plates.detector import (
     order_corners,
     rectify,
 )
-from tests.conftest import shared_path
+from tests.conftest import NetworkAttempts, shared_path
 
 #: Recall on the labelled plates of vn-plate-scenes/valid (never trained on) must stay above this.
 #: Measured with model 1.0.0 (1.0.1: the same) at the default score 0.4 and the half-size pass: all
@@ -556,8 +556,9 @@ def _tiny_scene_dataset(data: Path, n: int, layout: int) -> Path:
     return data
 
 
-def test_training_smoke_exports_a_model_the_wrapper_runs(tmp_path: Path) -> None:
-    """The recipe end to end on two tiny labelled images: train a few steps, export, detect."""
+def test_training_smoke_exports_a_model_the_wrapper_runs(tmp_path: Path, no_network: NetworkAttempts) -> None:
+    """The recipe end to end on two tiny labelled images: train a few steps, export, detect; with no
+    network (nothing is downloaded: no pretrained weights, no fonts)."""
     pytest.importorskip("torch")
     from matthan.recognizers.plates import train_detector
 
@@ -565,6 +566,7 @@ def test_training_smoke_exports_a_model_the_wrapper_runs(tmp_path: Path) -> None
     out = tmp_path / "run"
     args = ["--data", str(data), "--out", str(out), "--epochs", "1", "--batch", "2", "--steps", "2"]
     assert train_detector.main([*args, "--size", "160"]) == 0
+    assert no_network == []
     det = PlateDetector(PlatesConfig(model_path=out / "model.onnx", read=False))
     det.load()
     out_dets = det(_frame_with_plate()[0], Detections.empty())
@@ -604,8 +606,9 @@ def test_distillation_learns_the_teachers_map(tmp_path: Path) -> None:
         train_detector.main([*args, "--out", str(student), "--teacher", str(tmp_path / "absent.onnx")])
 
 
-def test_training_with_loader_workers_and_other_widths(tmp_path: Path) -> None:
-    """`--workers` (augmentation in loader processes) and `--widths` give a model the wrapper runs."""
+def test_training_with_loader_workers_and_other_widths(tmp_path: Path, no_network: NetworkAttempts) -> None:
+    """`--workers` (augmentation in loader processes) and `--widths` give a model the wrapper runs;
+    with no network, as the smoke test."""
     pytest.importorskip("torch")
     from matthan.recognizers.plates import train_detector
 
@@ -630,6 +633,7 @@ def test_training_with_loader_workers_and_other_widths(tmp_path: Path) -> None:
         )
         == 0
     )
+    assert no_network == []
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1]
     det = PlateDetector(PlatesConfig(model_path=out / "model.onnx", read=False))

@@ -44,6 +44,7 @@ from matthan.recognizers.plates.reader import (
     load_image,
     preprocess,
 )
+from tests.conftest import NetworkAttempts
 
 SHARED_CROPS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "vn-plate-crops"
 #: Validation exact match of the shipped model read alone (plate-reader 8: 0.966 on the audited labels;
@@ -537,9 +538,10 @@ def test_plates_group_takes_more_actions() -> None:
 
 
 def test_training_smoke_exports_a_model_the_reader_runs(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, no_network: NetworkAttempts
 ) -> None:
-    """The recipe end to end on a few rendered crops: render, train a few steps, export, read."""
+    """The recipe end to end on a few rendered crops: render, train a few steps, export, read; with
+    no network (nothing is downloaded: no weights, no fonts)."""
     pytest.importorskip("torch")
     import cv2
 
@@ -580,6 +582,7 @@ def test_training_smoke_exports_a_model_the_reader_runs(
         "8,8,16,16,16",
     ]
     assert train_reader.main(args) == 0
+    assert no_network == []
     history = json.loads((ckpt / "history.json").read_text())
     assert [h["step"] for h in history] == [3]
     reader = PlateReader(out / MODEL_NAME / train_reader.VERSION / "model.onnx")
