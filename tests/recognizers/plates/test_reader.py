@@ -781,11 +781,11 @@ def test_weight_average_follows_the_weights_with_its_decay() -> None:
 
 
 SHARED_SCENES = SHARED_CROPS.parent / "vn-plate-scenes"
-#: the reader alone on the 323 hand-read scene plates (other cameras), cut along their labelled
-#: corners: 0.981 measured with plate-reader 8, and along their upright boxes 10 % larger: 0.938 (on
+#: the reader alone on the 698 hand-read scene plates (other cameras), cut along their labelled
+#: corners: 0.973 measured with plate-reader 8, and along their upright boxes 10 % larger: 0.933 (on
 #: the first 192 of them, corners / boxes: 8 0.979 / 0.948, 7 0.969 / 0.932, 6 0.969 / 0.948,
-#: 5 0.969 / 0.938, 4 0.969 / 0.969, 3 0.958 / 0.854); about 10 and 12 plates of margin.
-SCENE_PLATE_FLOORS = {"corners": 0.95, "box": 0.90}
+#: 5 0.969 / 0.938, 4 0.969 / 0.969, 3 0.958 / 0.854); about 16 plates of margin each.
+SCENE_PLATE_FLOORS = {"corners": 0.95, "box": 0.91}
 
 
 @pytest.mark.skipif(not SHARED_SCENES.is_dir(), reason="../shared/datasets/vn-plate-scenes is absent")
@@ -795,9 +795,9 @@ def test_scene_plates_floor(reader: PlateReader, tmp_path: Path, cut: str) -> No
     from matthan.recognizers.plates.evaluate import evaluate_reader
 
     rows = scene_crops(tmp_path, cut)
-    assert len(rows) == 323
+    assert len(rows) == 698
     assert {r.extra["family"] for r in rows} == {"Dieu_", "Hung_", "Tgmt_", "carlong_"}
-    assert len({r.image for r in rows}) == 323  # one crop per plate
+    assert len({r.image for r in rows}) == 698  # one crop per plate
     summary = evaluate_reader(reader, tmp_path, rows)
     assert summary["exact_match"] >= SCENE_PLATE_FLOORS[cut], summary
 
