@@ -24,9 +24,10 @@ class NetworkAttempts(list[str]):
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> NetworkAttempts:
-    """No network for the test: every TCP/UDP connection and every name lookup is refused with an
-    OSError (as on a machine with no network) and recorded, so that code which catches the error and
-    goes on is still caught. Local (AF_UNIX) sockets, which worker processes use, still work."""
+    """No network for the test: every socket `connect` (TCP, or UDP connected) and every name lookup
+    is refused with an OSError (as on a machine with no network) and recorded, so that code which
+    catches the error and goes on is still caught. Local (AF_UNIX) sockets, which worker processes
+    use, still work."""
     attempts = NetworkAttempts()
 
     def refuse(what: str) -> OSError:
