@@ -6,9 +6,10 @@ runs three stages under ``--checkpoint`` and publishes the result like a plain r
 1. ``stage1/``: the plain recipe (real crops + synthetic plates, from random weights).
 2. ``scene-crops/``: every plate of the scenes' **train** split (never ``valid``) at least
    ``MIN_WIDTH`` pixels wide is cut out along its labelled corners exactly as the agent cuts plates
-   (:func:`detector.rectify`), read by the stage-1 model, and kept with that reading as its label
-   where the reading is in Vietnamese format with confidence ``>= self_train_min_conf``. The scenes
-   carry corners, not texts, so this is how street plates (small, oblique, night) reach the reader.
+   (:func:`detector.rectify`), read by the stage-1 model (or by ``--self-train-labeller``'s), and
+   kept with that reading as its label where the reading is in Vietnamese format with confidence
+   ``>= self_train_min_conf``. The scenes carry corners, not texts, so this is how street plates
+   (small, oblique, night) reach the reader.
 3. ``stage2/``: fine-tuning from stage 1's weights with those crops added (``--self-train-steps``,
    ``--self-train-lr``).
 
@@ -161,10 +162,13 @@ def _done_before(marker: Path, key: str, value: Any) -> dict[str, Any] | None:
     return record if record.get(key) == value else None
 
 
-def _stage(cfg: TrainConfig) -> list[dict[str, float]]:
-    """Train one stage unless its outputs are there from the same settings; returns its history."""
+def _stage(cfg: TrainConfig, data: dict[str, Any] | None = None) -> list[dict[str, float]]:
+    """Train one stage unless its outputs are there from the same settings (and `data`, a record of
+    how its extra crops were made, where that can change on its own); returns its history."""
     done = cfg.checkpoint / "done.json"
     settings = _settings(cfg)
+    if data is not None:
+        settings["data"] = data
     if (record := _done_before(done, "settings", settings)) is not None:
         log.info("%s: done before with the same settings, not run again", cfg.checkpoint)
         history: list[dict[str, float]] = record["history"]
@@ -211,7 +215,9 @@ def run(cfg: TrainConfig) -> Path:
 
     crops_dir = root / "scene-crops"
     marker = crops_dir / "done.json"
-    labeller = stage1.checkpoint / "model.onnx"
+    labeller = cfg.self_train_labeller or stage1.checkpoint / "model.onnx"
+    if not labeller.is_file():
+        raise FileNotFoundError(f"{labeller} is missing: --self-train-labeller takes a reader's ONNX file")
     made_by: dict[str, Any] = {"min_conf": cfg.self_train_min_conf, "model_sha256": sha256_of(labeller)}
     if cfg.loose_framing:
         made_by["boxes"] = True
@@ -231,7 +237,9 @@ def run(cfg: TrainConfig) -> Path:
     log.info("scene crops: %s", stats)
 
     stage2 = stage2_config(cfg, stage1, crops_dir)
-    history += [{**h, "step": h["step"] + stage1.steps, "stage": 2} for h in _stage(stage2)]
+    # the scene crops change with stage 1's weights (part of stage 2's settings) or with the labeller
+    crops_made_by = made_by if cfg.self_train_labeller is not None else None
+    history += [{**h, "step": h["step"] + stage1.steps, "stage": 2} for h in _stage(stage2, crops_made_by)]
 
     first = torch.load(stage1.checkpoint / "last.pt", map_location="cpu")["model"]
     second = torch.load(stage2.checkpoint / "last.pt", map_location="cpu")["model"]

@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from matthan.models import PROJECT_MODELS, register
+from matthan.models import PROJECT_MODELS, register, sha256_of
 from matthan.recognizers.plates import grammar
 from matthan.recognizers.plates.ctc import CHARSET, NUM_CLASSES
 from matthan.recognizers.plates.evaluate import (
@@ -731,6 +731,9 @@ class TrainConfig:
     self_train_steps: int = 5000
     self_train_lr: float = 5e-4
     self_train_min_conf: float = 0.97
+    #: the ONNX reader that labels the scene crops (None: stage 1's model), e.g. an earlier shipped
+    #: model for a second round of self-training
+    self_train_labeller: Path | None = None
     #: `loose_real` of stage 2 (None: the same as stage 1's)
     self_train_loose_real: float | None = None
     #: folder of the rendered synthetic plates' cache (default: `checkpoint`)
@@ -1039,8 +1042,8 @@ def publish(
                         if cfg.loose_framing
                         else ""
                     )
-                    + f"and labelled by the stage-1 model where it read them in Vietnamese format with "
-                    f"confidence >= {cfg.self_train_min_conf}"
+                    + f"and labelled by {_labeller_text(cfg)} where it read them in Vietnamese format "
+                    f"with confidence >= {cfg.self_train_min_conf}"
                 }
                 if cfg.self_train is not None
                 else {}
@@ -1123,7 +1126,15 @@ def _recipe(cfg: TrainConfig) -> str:
                 parts.append(f"--{field.replace('_', '-')} {value}")
         if cfg.self_train_loose_real is not None:
             parts.append(f"--self-train-loose-real {cfg.self_train_loose_real}")
+        if cfg.self_train_labeller is not None:
+            parts.append(f"--self-train-labeller {_shown(cfg.self_train_labeller)}")
     return " ".join(parts)
+
+
+def _labeller_text(cfg: TrainConfig) -> str:
+    if cfg.self_train_labeller is None:
+        return "the stage-1 model"
+    return f"`{_shown(cfg.self_train_labeller)}` (sha256 {sha256_of(cfg.self_train_labeller)[:12]})"
 
 
 def _shown(path: Path) -> str:
@@ -1307,6 +1318,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--self-train-steps", type=int, default=cfg.self_train_steps)
     parser.add_argument("--self-train-lr", type=float, default=cfg.self_train_lr)
     parser.add_argument("--self-train-min-conf", type=float, default=cfg.self_train_min_conf)
+    parser.add_argument(
+        "--self-train-labeller",
+        type=Path,
+        metavar="ONNX",
+        help="the reader model that labels the scene crops (default: stage 1's model)",
+    )
     parser.add_argument(
         "--self-train-loose-real",
         type=float,

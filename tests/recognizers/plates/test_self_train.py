@@ -6,12 +6,15 @@ import csv
 import dataclasses
 import json
 import logging
+import re
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from matthan.models import sha256_of
 from matthan.recognizers.plates import self_train, train_reader
 from matthan.recognizers.plates.reader import MODEL_NAME, PlateReader
 from matthan.recognizers.synth.plates import render_plate
@@ -210,6 +213,22 @@ def test_self_train_command_runs_three_stages_and_resumes(
     with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.self_train"):
         assert train_reader.main([*args, "--steps", "30"]) == 0
     assert caplog.text.count("done before with the same settings") == 0
+
+    # a second round: another reader labels the scene crops (here the model just shipped), which makes
+    # new crops and a new stage 2 on the same stage 1; the recipe names that reader
+    labeller = tmp_path / "labeller.onnx"
+    shutil.copy(shipped, labeller)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.self_train"):
+        assert train_reader.main([*args, "--steps", "30", "--self-train-labeller", str(labeller)]) == 0
+    assert caplog.text.count("done before with the same settings") == 1  # stage 1 only
+    made_by = json.loads((ckpt / "scene-crops" / "done.json").read_text())["made_by"]
+    assert made_by["model_sha256"] == sha256_of(labeller)
+    entry = json.loads((out / "manifest.json").read_text())["models"][MODEL_NAME]
+    assert re.search(r"--self-train-labeller \S*labeller\.onnx", entry["recipe"])
+    assert "labelled by `" in entry["data"]["self_training"]
+    with pytest.raises(FileNotFoundError, match="--self-train-labeller takes a reader's ONNX file"):
+        train_reader.main([*args, "--steps", "30", "--self-train-labeller", str(tmp_path / "none.onnx")])
 
 
 def test_self_train_needs_a_scenes_dataset(tmp_path: Path) -> None:
