@@ -126,6 +126,21 @@ def test_order_corners_from_any_polygon() -> None:
     assert c.tolist() == [[12, 10], [50, 11], [49, 22], [10, 20]]
 
 
+def test_order_corners_never_collapse_into_fewer_than_four_points() -> None:
+    # the polygon of vn-plate-scenes valid Tgmt_0484 (a plate cut off by the frame's bottom, 400x300):
+    # its lowest-left point is both the top-left and the bottom-left extreme
+    poly = np.array([[174.2, 278.7], [345.0, 204.3], [345.0, 248.5], [233.3, 299.0]], np.float32)
+    c = order_corners(poly)
+    assert len({tuple(p) for p in c.tolist()}) == 4
+    assert cv2.contourArea(c) > 0.9 * cv2.contourArea(cv2.convexHull(poly))  # encloses the polygon
+    tl, tr, br, bl = c
+    assert tl[0] < tr[0] and bl[0] < br[0] and tl[1] < bl[1] and tr[1] < br[1]
+    frame = np.zeros((300, 400, 3), np.uint8)
+    cv2.fillPoly(frame, [poly.astype(np.int32)], (255, 255, 255))
+    crop = rectify(frame, c, margin=0.0)
+    assert crop.shape[0] > 40 and crop.mean() > 0.6 * 255  # the plate, not a sliver along one side
+
+
 def test_rectify_gives_an_upright_crop_of_the_plate_size() -> None:
     frame, (x1, y1, x2, y2) = _frame_with_plate()
     crop = rectify(frame, np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32), margin=0.0)
