@@ -962,6 +962,14 @@ def main(argv: list[str] | None = None) -> int:
         "(plates nobody labelled); e.g. the previous release",
     )
     p.add_argument(
+        "--leave-out",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="leave out the training images whose names start with PREFIX (repeatable), e.g. `carlong_` "
+        "to measure on a camera the model never saw",
+    )
+    p.add_argument(
         "--hard-from",
         type=Path,
         metavar="MODEL",
@@ -1017,6 +1025,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     samples = load_split(train_dir)  # never the valid/ split: it is for measuring only
     print(f"loaded {len(samples)} training images in {time.time() - t0:.0f} s", flush=True)
+    if args.leave_out:
+        kept = [s for s in samples if not s.name.startswith(tuple(args.leave_out))]
+        print(f"left out {len(samples) - len(kept)} images of {', '.join(args.leave_out)}", flush=True)
+        samples = kept
+        if not samples:
+            raise SystemExit("--leave-out left no training images")
     if args.ignore_from:
         t0 = time.time()
         n = mark_unlabelled(samples, args.ignore_from)

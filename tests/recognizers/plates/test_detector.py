@@ -588,6 +588,21 @@ def test_training_smoke_exports_a_model_the_wrapper_runs(tmp_path: Path, no_netw
     assert len(out_dets) <= det.config.max_plates
 
 
+def test_training_can_leave_sources_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--leave-out PREFIX`: those training images are not trained on (to measure a camera the model
+    never saw); leaving out every image is an error, not an empty run."""
+    pytest.importorskip("torch")
+    from matthan.recognizers.plates import train_detector
+
+    data = _tiny_scene_dataset(tmp_path / "scenes", 3, layout=0)
+    args = ["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch", "2"]
+    args += ["--steps", "1", "--size", "160"]
+    assert train_detector.main([*args, "--leave-out", "t_1", "--leave-out", "t_2"]) == 0
+    assert "left out 2 images of t_1, t_2" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--leave-out left no training images"):
+        train_detector.main([*args, "--leave-out", "t_"])
+
+
 def test_distillation_learns_the_teachers_map(tmp_path: Path) -> None:
     """`--teacher`: the loss is nothing where the student's map is the teacher's, more the further it
     is; a run distilling an exported model into a narrower network exports a model the wrapper runs."""
