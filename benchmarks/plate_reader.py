@@ -313,13 +313,13 @@ def render_markdown(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         vn = "" if r["vn_format_rate"] is None else f"{r['vn_format_rate']:.3f}"
         lines.append(
-            f"| {r['reader']} | {r['part']} | {r['n']} | {r['exact_match']:.3f} | {r['cer']:.3f} | {vn} | "
+            f"| {r['reader']} | {r['part']} | {r['n']} | {r['exact_match']:.4f} | {r['cer']:.3f} | {vn} | "
             f"{r['latency_ms_p50']:.2f} | {r['latency_ms_p95']:.2f} | {r['size_mb']:.2f} |"
         )
     lines += ["", "Readers: " + "; ".join(f"`{k}` = {v}" for k, v in result["readers"].items()) + "."]
     for r in result["rows"]:
         families = ", ".join(
-            f"{k} {v['exact_match']:.3f} ({v['n']})" for k, v in sorted((r["by_family"] or {}).items())
+            f"{k} {v['exact_match']:.4f} ({v['n']})" for k, v in sorted((r["by_family"] or {}).items())
         )
         if r["part"] == SCENE_PART:
             lines += [
