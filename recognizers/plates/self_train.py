@@ -163,8 +163,8 @@ def _done_before(marker: Path, key: str, value: Any) -> dict[str, Any] | None:
 
 
 def _stage(cfg: TrainConfig, data: dict[str, Any] | None = None) -> list[dict[str, float]]:
-    """Train one stage unless its outputs are there from the same settings (and `data`, a record of
-    how its extra crops were made, where that can change on its own); returns its history."""
+    """Train one stage unless its outputs are there from the same settings and `data` (a record of
+    how its extra crops were made); returns its history."""
     done = cfg.checkpoint / "done.json"
     settings = _settings(cfg)
     if data is not None:
@@ -237,9 +237,8 @@ def run(cfg: TrainConfig) -> Path:
     log.info("scene crops: %s", stats)
 
     stage2 = stage2_config(cfg, stage1, crops_dir)
-    # the scene crops change with stage 1's weights (part of stage 2's settings) or with the labeller
-    crops_made_by = made_by if cfg.self_train_labeller is not None else None
-    history += [{**h, "step": h["step"] + stage1.steps, "stage": 2} for h in _stage(stage2, crops_made_by)]
+    # stage 2's data is the scene crops, made by `made_by` (stage 1's weights or another labeller)
+    history += [{**h, "step": h["step"] + stage1.steps, "stage": 2} for h in _stage(stage2, made_by)]
 
     first = torch.load(stage1.checkpoint / "last.pt", map_location="cpu")["model"]
     second = torch.load(stage2.checkpoint / "last.pt", map_location="cpu")["model"]
