@@ -296,6 +296,46 @@ def test_decoding_drops_only_a_doubtful_character(
         assert reading.raw == "\n".join(r for r in (top, bottom) if r)
 
 
+@pytest.mark.parametrize(
+    ("top", "tweak", "doubt", "expected_text", "expected_format"),
+    [
+        # a confident B where the serial has digits: mended to the next best digit, reported unsure
+        # (the raw reading is 2 ln(0.9/0.05) = 5.8 likelier, far beyond DEFAULT_MAX_FORCE_COST)
+        ("52P56B8", {5: ("8", 0.05)}, None, "52P-5688", "vn"),
+        ("51C03T83", {5: ("1", 0.02)}, None, "51C-031.83", "vn"),
+        # not when the network doubted another character too
+        ("52P56B8", {5: ("8", 0.05)}, (0, 1, 0.6), "52P56B8", "unknown"),
+        # not a letter outside the serial (the province or series: where foreign plates differ)
+        ("5BF06532", {1: ("8", 0.05)}, None, "5BF06532", "unknown"),
+        # not two letters in the serial
+        ("52P5BB8", {4: ("8", 0.05), 5: ("8", 0.05)}, None, "52P5BB8", "unknown"),
+    ],
+)
+def test_decoding_mends_one_sure_letter_in_the_serial_only(
+    reader: PlateReader,
+    top: str,
+    tweak: dict[int, tuple[str, float]],
+    doubt: tuple[int, int, float] | None,
+    expected_text: str,
+    expected_format: str,
+) -> None:
+    rows = np.stack([_frames(top), _frames("")])
+    for char_index, (ch, p) in tweak.items():
+        for t in (3 * char_index + 1, 3 * char_index + 2):
+            rows[0, t, CHARSET.index(ch) + 1] = p
+    rows[0] /= rows[0].sum(axis=1, keepdims=True)
+    if doubt is not None:
+        _doubt(rows, *doubt)
+    reading = reader.decode(rows)
+    assert (reading.text, reading.format) == (expected_text, expected_format)
+    assert len(reading.char_confidences) == len(reading.normalised)
+    if expected_format == "vn":
+        assert reading.raw == top
+        assert reading.confidence < 0.1  # the mended character's probability: an unsure reading
+        unmended = PlateReader(reader.model_path, mend_serial=False).decode(rows)
+        assert (unmended.text, unmended.format) == (top, "unknown")
+
+
 def test_moped_series_reads_as_md(reader: PlateReader) -> None:
     reading = _decode(reader, "29MD1", "22359")
     assert (reading.text, reading.normalised, reading.category) == ("29-MĐ1\n223.59", "29MD122359", "moped")
