@@ -126,6 +126,17 @@ NOT_SHIPPED = """\
   readings are the same letter/digit swaps (A or B for 8) as the Vietnamese ones it would mend
   (raw `52P56B8`, `51C03T83` from clear parking-camera plates the network reads wrongly with
   confidence), so neither a looser cost nor a rule on confusable pairs tells them apart. Kept at 1.0.
+- Decoding and second-look variants (2026-12-06, no training), beside the serial mend that was
+  kept (`reader.SERIAL_MEND_SURE`): an inserted digit for readings with an old four-digit serial
+  (`30G-1638` for `30G-163.80`, a faded last digit): the best five-digit reading costs 0.6-4.5 nats
+  where that was right and from 1.9 nats up on true four-digit plates of the training, validation and
+  scene crops, so no cost tells them apart. The second look reading the plate it finds in seven cuts
+  (the detector's two views and `detector.MORE_VIEWS`) and voting, with the crop's own reading among
+  the votes: scene plates along corners 685 -> 687, along boxes 677 -> 685, validation crops 320 ->
+  316; the seven voting alone and then compared with the crop's reading as now: corners 689, boxes
+  681, validation 318, shrunk foreign crops read in a Vietnamese format 7 -> 9; only the detector's
+  two views voting: corners 688, boxes 675, validation 320. Each loses validation crops or foreign
+  safety for the scene plates: not kept.
 - The entries below were written for plate-reader 7 ("this model" in them): the recipe above without
   `--low-res`, trained on an AMD EPYC (93 minutes), int8 but for its first convolution.
 - The same with `--low-res 0.1` (a tenth of the crops; seed 0, 2026-12-06, 50 minutes with the test
