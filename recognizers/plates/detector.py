@@ -288,6 +288,11 @@ MORE_VIEWS: tuple[tuple[str, float], ...] = (
 VN_VOTE_WEIGHT = 1.5
 
 
+def _surest(reading: dict[str, Any]) -> tuple[bool, float]:
+    """Sort key of a plate's readings: a Vietnamese format first, then the more confident."""
+    return reading.get("format") == "vn", float(reading.get("confidence") or 0.0)
+
+
 def vote(readings: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The reader's fields of the text with the most confidence behind it among several readings of
     one plate: each reading weighs its confidence (`VN_VOTE_WEIGHT` times more in a Vietnamese
@@ -306,10 +311,7 @@ def vote(readings: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {}
     plates = {str(r.get("normalised") or "") for r in readings if r.get("format") == "vn"}
     winner = max(plates or weights, key=lambda k: weights[k])
-    best = max(
-        (r for r in readings if str(r.get("normalised") or "") == winner),
-        key=lambda r: (r.get("format") == "vn", float(r.get("confidence") or 0.0)),
-    )
+    best = max((r for r in readings if str(r.get("normalised") or "") == winner), key=_surest)
     total = sum(weights.values())
     share = weights[winner] / total if total > 0 else 0.0
     return {**best, "confidence": float(best.get("confidence") or 0.0) * share}
@@ -547,9 +549,7 @@ class PlateDetector:
                 for kind, margin in MORE_VIEWS
             ]
             return vote(readings + self._read_each(more))
-        if not readings:
-            return {}
-        return max(readings, key=lambda r: (r.get("format") == "vn", float(r.get("confidence") or 0.0)))
+        return max(readings, key=_surest) if readings else {}
 
     def _read_each(self, views: list[Frame]) -> list[dict[str, Any]]:
         """The reader's fields for each view it can read (a view too small or empty is left out)."""

@@ -299,6 +299,7 @@ class PlateReader:
         if info is not None:
             return _vn(info, top, bottom, raw_text)
         raw_chars = top.text + bottom.text
+        conf = top.char_confidences + bottom.char_confidences
         for cand in self._candidates(probs, len(raw_chars)):
             loose = raw_score - cand.score > self.max_force_cost
             if loose and not self.mend_serial:
@@ -313,13 +314,11 @@ class PlateReader:
             info = grammar.parse(text, rows=2 if cand.cut else 1)
             if info is None:
                 continue
-            raw_confidences = top.char_confidences + bottom.char_confidences
-            if not loose or _mends_serial(raw_chars, raw_confidences, info):
+            if not loose or _mends_serial(raw_chars, conf, info):
                 return _vn(info, forced[0], forced[1], raw_text)
         dropped = _drop_doubtful(top, bottom)
         if dropped is not None:
             return dropped
-        conf = top.char_confidences + bottom.char_confidences
         return PlateReading(
             text=raw_text,
             normalised=top.text + bottom.text,

@@ -161,16 +161,20 @@ def _frames(text: str, confidence: float = 0.9, frames: int = FRAMES) -> np.ndar
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def _decode(
-    reader: PlateReader, top: str, bottom: str = "", tweak: dict[int, tuple[str, float]] | None = None
-) -> Any:
+def _rows(top: str, bottom: str = "", tweak: dict[int, tuple[str, float]] | None = None) -> np.ndarray:
     rows = np.stack([_frames(top), _frames(bottom)])
     for char_index, (ch, p) in (tweak or {}).items():
         # make `ch` the second choice at a top-row character's frames, with probability p
         for t in (3 * char_index + 1, 3 * char_index + 2):
             rows[0, t, CHARSET.index(ch) + 1] = p
         rows[0] /= rows[0].sum(axis=1, keepdims=True)
-    return reader.decode(rows)
+    return rows
+
+
+def _decode(
+    reader: PlateReader, top: str, bottom: str = "", tweak: dict[int, tuple[str, float]] | None = None
+) -> Any:
+    return reader.decode(_rows(top, bottom, tweak))
 
 
 def test_greedy_reads_the_best_path() -> None:
@@ -319,11 +323,7 @@ def test_decoding_mends_one_sure_letter_in_the_serial_only(
     expected_text: str,
     expected_format: str,
 ) -> None:
-    rows = np.stack([_frames(top), _frames("")])
-    for char_index, (ch, p) in tweak.items():
-        for t in (3 * char_index + 1, 3 * char_index + 2):
-            rows[0, t, CHARSET.index(ch) + 1] = p
-    rows[0] /= rows[0].sum(axis=1, keepdims=True)
+    rows = _rows(top, "", tweak)
     if doubt is not None:
         _doubt(rows, *doubt)
     reading = reader.decode(rows)
