@@ -54,9 +54,15 @@ TRAIN_STAMP := $(VENV)/.installed-train
 train-deps: $(TRAIN_STAMP)
 
 # The test suite includes training smoke tests, so `make test` installs this extra too.
-$(TRAIN_STAMP): $(STAMP)
+$(TRAIN_STAMP): $(STAMP) Makefile
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,faces,train]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import torch" || { echo "torch 2.13.0 (CPU) did not install"; exit 1; }
+	@# the ultralytics baseline (recognizers/plates/train_yolo.py): torchvision first and without its
+	@# requirements (they would replace the CPU torch with a CUDA build), then ultralytics, whose own
+	@# requirements are then met
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps torchvision==0.28.0 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -m pip install -q --disable-pip-version-check ultralytics==8.4.190 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import importlib.util as u; assert u.find_spec('ultralytics')" || { echo "ultralytics did not install"; exit 1; }
 	@touch $(TRAIN_STAMP)
 
 bench-deps: train-deps

@@ -55,6 +55,7 @@ from matthan.recognizers.plates.scenes import (
     read_labels_csv,
     read_yolo_polygons,
 )
+from matthan.recognizers.torchvision_cpu import use_cpu_torchvision
 
 HERE = Path(__file__).resolve().parent
 CROPS = HERE.parent.parent / "shared" / "datasets" / "vn-plate-crops"
@@ -119,17 +120,7 @@ def rapidocr_reader() -> tuple[ReadFn, int, str]:
 def easyocr_reader() -> tuple[ReadFn, int, str]:
     torch = importlib.import_module("torch")
     torch.set_num_threads(1)
-    # The PyPI torchvision wheel's compiled ops need a CUDA build of torch; with the CPU build its
-    # import fails registering fake kernels for two ops EasyOCR never calls. Declaring their schemas
-    # first lets the import (models and transforms, pure Python) go through.
-    if not torch.ops.torchvision.__dict__.get("nms"):
-        try:
-            lib = torch.library.Library("torchvision", "DEF")
-            lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-            lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
-            globals()["_torchvision_lib"] = lib
-        except RuntimeError:
-            pass  # a torchvision with working ops defined them already
+    use_cpu_torchvision()  # the PyPI torchvision wheel's compiled ops need a CUDA torch
     easyocr = importlib.import_module("easyocr")
     weights = importlib.import_module("easyocr_en_models").model_dir()
     engine = easyocr.Reader(
