@@ -9,8 +9,9 @@ On a machine with more cores or a GPU, `--workers N` augments crops in N loader 
 renders `--synth` scenes in parallel) and `--device cuda` trains on the GPU; `--widths` sets the
 backbone's channels.
 
-Why not ultralytics: its smallest model (YOLOv8n) takes ~40 ms per 320 px frame on one core here, the
-budget is 15 ms per 640 px frame, and it needs torchvision. This network is a MobileNet-like backbone
+Why not ultralytics: its smallest model (YOLOv8n) takes 24 ms per 320 px and 95 ms per 640 px frame on
+one core here (measured with `train_yolo`, which trains it offline on the same scenes), the budget is
+15 ms per 640 px frame, and it needs torchvision. This network is a MobileNet-like backbone
 with a small feature pyramid ending at stride 4 (small plates are only 15-20 px wide); per output cell
 it predicts a plate-centre heat map, the layout (one-row / two-row), the box as distances to its four
 sides and the four corners as fractions of the box size, so a crop can be rectified before reading.
