@@ -4,7 +4,7 @@ The detector we ship is our own small network (`train_detector`; its card says w
 trains the issue's first suggestion on the same scenes, so that the comparison can be re-run:
 
     python -m matthan.recognizers.plates.train_yolo --data ../shared/datasets/vn-plate-scenes \
-        --out var/plate-yolo --model yolov8n.yaml --epochs 10 --imgsz 640
+        --out var/plate-yolo --model yolov8n.yaml --epochs 10 --imgsz 320
 
 It writes `OUT/model.onnx` (ultralytics' export, outputs `(1, 4 + 2, anchors)`: box centre and size,
 then one score per layout) and prints, as one JSON line, that file's median time per frame on one
@@ -25,8 +25,8 @@ refused (`tests/recognizers/plates/test_train_yolo.py` does so on every CI run):
 - `plots=False` and `amp=False` (the mixed-precision check downloads a model on a GPU).
 
 The PyPI torchvision wheel needs a CUDA torch for its compiled ops; `torchvision_cpu` stands in for
-the one op used (NMS). Training needs the `train` extra (`make train-deps` installs ultralytics and
-torchvision without their own torch requirement).
+the one op used (NMS). `make train-deps` installs torchvision without its requirements (they would replace
+the CPU torch with a CUDA build), then ultralytics. The model card of `plate-detector` has the numbers.
 """
 
 from __future__ import annotations
