@@ -4,7 +4,8 @@ The torchvision wheel on PyPI (0.28.0, the one that pairs with the project's tor
 against CUDA torch: with the CPU torch that the `train` extra pins its compiled ops do not load, and
 `import torchvision` fails registering fake kernels for ops that were never defined. Its Python parts
 (models, transforms) work. `use_cpu_torchvision` declares the two ops the import needs and gives
-`nms`, the one op EasyOCR's and ultralytics' code paths here call, a CPU implementation in torch.
+`nms`, the one op EasyOCR's and ultralytics' code paths here call, a CPU kernel: the plate
+detector's own NMS (numpy).
 
 Nothing at run time imports this module: the runtime has no torch.
 """
@@ -14,31 +15,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from matthan.recognizers.plates.detector import nms as numpy_nms
+
 _LIBRARY: list[Any] = []  # the torch.library.Library that holds the definitions (kept alive)
 
 
 def nms(boxes: Any, scores: Any, iou_threshold: float) -> Any:
-    """Greedy non-maximum suppression with torchvision's contract: indices of the kept boxes
-    (x1, y1, x2, y2), highest score first."""
+    """torchvision's `nms` contract (indices of the kept boxes x1, y1, x2, y2, highest score first)
+    met by the plate detector's own NMS in numpy."""
     torch = importlib.import_module("torch")
-    order = scores.argsort(descending=True)
-    areas = (boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
-    keep = []
-    while order.numel():
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        w = (torch.minimum(boxes[i, 2], boxes[rest, 2]) - torch.maximum(boxes[i, 0], boxes[rest, 0])).clamp(
-            min=0
-        )
-        h = (torch.minimum(boxes[i, 3], boxes[rest, 3]) - torch.maximum(boxes[i, 1], boxes[rest, 1])).clamp(
-            min=0
-        )
-        inter = w * h
-        order = rest[inter / (areas[i] + areas[rest] - inter).clamp(min=1e-9) <= iou_threshold]
-    if not keep:
-        return torch.zeros(0, dtype=torch.long)
-    return torch.stack(keep)
+    keep = numpy_nms(
+        boxes.detach().cpu().float().numpy(), scores.detach().cpu().float().numpy(), iou_threshold
+    )
+    return torch.from_numpy(keep.astype("int64"))
 
 
 def use_cpu_torchvision() -> None:

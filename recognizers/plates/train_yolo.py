@@ -58,7 +58,6 @@ LOGGERS = ("clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wandb
 #: ultralytics keeps its settings and fonts in this subfolder of YOLO_CONFIG_DIR
 USER_SUBDIR = "Ultralytics"
 LAYOUT_NAMES = {0: "one-row", 1: "two-row"}
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def offline_settings(config_dir: Path) -> dict[str, str]:
@@ -91,7 +90,7 @@ def dataset_yaml(data: Path, out: Path, max_images: int = 0) -> Path:
             raise SystemExit(f"{data / split}: expected images/ and labels/ folders (YOLO polygon labels)")
         for kind in ("images", "labels"):
             (out / split / kind).mkdir(parents=True, exist_ok=True)
-        names = sorted(p.name for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        names = sorted(p.name for p in images.iterdir() if p.suffix.lower() in scenes.IMAGE_SUFFIXES)
         for name in names[:max_images] if max_images > 0 else names:
             for src, dst in (
                 (images / name, out / split / "images" / name),
@@ -138,14 +137,15 @@ class YoloPlates:
         square[: size[1], : size[0]] = shrunk
         blob = square[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255
         out = np.asarray(self.session.run(None, {self.input: blob})[0][0], np.float32)  # (4 + classes, A)
-        scores = out[4:].max(0)
-        sure = scores >= self.conf
+        best = out[4:].max(0)
+        sure = best >= self.conf
+        scores = best[sure]
         cx, cy, bw, bh = out[:4, sure]
         boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1).astype(np.float32) / scale
-        keep = nms(boxes, scores[sure], self.iou)
+        keep = nms(boxes, scores, self.iou)
         return Detections(
             boxes=boxes[keep].reshape(-1, 4),
-            scores=scores[sure][keep],
+            scores=scores[keep],
             class_ids=np.full(len(keep), CLASS_PLATE, np.int32),
         )
 
