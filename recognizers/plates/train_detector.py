@@ -267,6 +267,39 @@ def synthetic_plates(n: int, seed: int) -> list[Sample]:
     return out
 
 
+#: `--crop-plates`: families of the real plate crops pasted into training crops. `CarLongPlate` is left
+#: out: its parking-barrier plates may come from the camera of the scenes' `carlong_` images.
+CROP_FAMILIES = ("xemay", "ndata")
+#: `--crop-plates`: crops are kept at most this wide (they are pasted at most `SYNTH_PASTE_MAX_W`)
+CROP_MAX_W = 320
+
+
+def crop_plates(crops_dir: Path) -> list[Sample]:
+    """The Vietnamese plate crops of `crops_dir` (vn-plate-crops) in `CROP_FAMILIES` that the plate
+    reader trains on (its validation part and the foreign crops left out), each one Sample whose
+    corners are its image's: plates from other cameras than the scenes', cut close to their edge.
+    Labels of text are not needed here; the layout comes from the number of rows."""
+    from matthan.recognizers.plates.train_reader import load_crops
+
+    out = []
+    for crop in load_crops(crops_dir):
+        if crop.split != "train" or crop.family not in CROP_FAMILIES:
+            continue
+        image = cv2.imread(str(crops_dir / "images" / crop.image))
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        if w > CROP_MAX_W:
+            h = max(1, round(h * CROP_MAX_W / w))
+            w = CROP_MAX_W
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        c = np.array([[[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]]], np.float32)
+        out.append(Sample(crop.image, image, c, np.asarray([1 if crop.rows == 2 else 0], np.int64)))
+    if not out:
+        raise FileNotFoundError(f"no Vietnamese training crops of {CROP_FAMILIES} in {crops_dir}")
+    return out
+
+
 #: synthetic scenes are rendered in chunks of this many (see `synth.parallel.render_in_chunks`)
 SYNTH_CHUNK = 50
 
@@ -375,7 +408,8 @@ class Augmenter:
         #: share of crops turned by up to 90 degrees (plates of parked or leaning motorbikes seen by a
         #: phone); 0 draws no random number for it, so older recipes give the same crops
         self.tilt = tilt
-        #: rendered plates (`synthetic_plates`) and the share of pasted plates drawn from them instead
+        #: a pool of plates whose images end at their edges (rendered, `synthetic_plates`, or real
+        #: crops of other cameras, `crop_plates`) and the share of pasted plates drawn from it instead
         #: of from the training images: new plates on the real backgrounds of the crops
         self.synth_plates = synth_plates or []
         self.synth_share = synth_share if self.synth_plates else 0.0
@@ -483,7 +517,7 @@ class Augmenter:
         pm = cv2.getPerspectiveTransform(sc.astype(np.float32), dst)
         warped = cv2.warpPerspective(source, pm, (size, size), flags=cv2.INTER_AREA)
         mask = np.zeros((size, size), np.uint8)
-        # a cut from a photo brings a little of its surroundings; a rendered plate has none (its
+        # a cut from a photo brings a little of its surroundings; a plate of the pool has none (its
         # image ends at the plate's edge), so it is pasted exactly along its corners
         margin = (dst - dst.mean(0)) * (1.0 if rendered else 1.08) + dst.mean(0)
         cv2.fillConvexPoly(mask, np.round(margin).astype(np.int32), 255)
@@ -941,6 +975,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--synth-plate-pool", type=int, default=3000, help="rendered plates drawn for --synth-plates"
     )
+    p.add_argument(
+        "--crop-plates",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the plates pasted into training crops that are real plate crops of other cameras "
+        f"(--crops, families {', '.join(CROP_FAMILIES)}, the plate reader's training part; 14-"
+        f"{SYNTH_PASTE_MAX_W} px wide, with perspective) instead of cut from other training images",
+    )
+    p.add_argument(
+        "--crops",
+        type=Path,
+        default=Path("../shared/datasets/vn-plate-crops"),
+        help="the real plate crops for --crop-plates",
+    )
     p.add_argument("--steps", type=int, default=0, help="stop after this many steps (smoke test)")
     p.add_argument("--motion-blur", type=float, default=0.15, help="share of crops with motion blur")
     p.add_argument(
@@ -1015,6 +1064,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"registered {entry.name} {entry.version}: {entry.path} sha256 {entry.sha256}")
         return 0
 
+    if args.synth_plates > 0 and args.crop_plates > 0:
+        raise SystemExit("--synth-plates and --crop-plates are alternatives: give one")
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     random.seed(args.seed)
@@ -1051,10 +1102,15 @@ def main(argv: list[str] | None = None) -> int:
         samples += synthetic_samples(args.synth, args.seed + 1000, workers=args.workers)
         print(f"rendered {args.synth} synthetic street scenes in {time.time() - t0:.0f} s", flush=True)
     pool: list[Sample] = []
+    share = args.synth_plates
     if args.synth_plates > 0:
         t0 = time.time()
         pool = synthetic_plates(args.synth_plate_pool, args.seed + 2000)
         print(f"rendered {len(pool)} synthetic plates in {time.time() - t0:.0f} s", flush=True)
+    if args.crop_plates > 0:
+        pool = crop_plates(args.crops)
+        share = args.crop_plates
+        print(f"{len(pool)} real plate crops to paste ({args.crops})", flush=True)
     aug = Augmenter(
         samples,
         args.size,
@@ -1063,7 +1119,7 @@ def main(argv: list[str] | None = None) -> int:
         args.motion_blur_max,
         args.tilt,
         synth_plates=pool,
-        synth_share=args.synth_plates,
+        synth_share=share,
         antialias=args.antialias,
     )
     device = torch_device(args.device)

@@ -1033,6 +1033,60 @@ def test_rendered_plates_are_pasted_onto_real_crops_with_their_corners() -> None
     assert Augmenter([background, holder], 320, random.Random(2), synth_share=1.0).synth_share == 0.0
 
 
+def test_real_crops_to_paste_are_the_readers_training_part_of_other_cameras(tmp_path: Path) -> None:
+    """`--crop-plates`: the Vietnamese crops of `CROP_FAMILIES` the plate reader trains on, each with
+    its image's corners and its rows' layout, kept at most `CROP_MAX_W` wide; never its validation
+    part, foreign crops or the parking camera's family."""
+    pytest.importorskip("torch")
+    from matthan.recognizers.plates.evaluate import split_of
+    from matthan.recognizers.plates.train_detector import CROP_MAX_W, crop_plates, main
+
+    crops = tmp_path / "crops"
+    (crops / "images").mkdir(parents=True)
+    rows = []
+    for i in range(40):
+        family = ("xemay", "ndata", "CarLongPlate")[i % 3]
+        name = f"{i}{family}{i}.jpg"
+        two = family == "xemay"
+        cv2.imwrite(
+            str(crops / "images" / name), np.full((560 if two else 40, 760 if two else 160, 3), 200, np.uint8)
+        )
+        rows.append([name, "59-T1\n052.97" if two else "51F-069.48", 2 if two else 1, family, "VN"])
+    rows.append(["9iwt9.jpg", "1AT5828", 1, "iwt", "CZ"])
+    cv2.imwrite(str(crops / "images" / "9iwt9.jpg"), np.full((40, 160, 3), 200, np.uint8))
+    with (crops / "labels.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([["image", "text", "rows", "family", "country"], *rows])
+    pool = crop_plates(crops)
+    expected = {r[0] for r in rows if r[3] in ("xemay", "ndata") and split_of(r[0]) == "train"}
+    assert {s.name for s in pool} == expected and 0 < len(expected) < 27
+    for s in pool:
+        h, w = s.image.shape[:2]
+        assert w <= CROP_MAX_W and s.corners.shape == (1, 4, 2)
+        assert s.corners[0].max(0).tolist() == [w - 1, h - 1]
+        assert int(s.layouts[0]) == (1 if "xemay" in s.name else 0)
+    with pytest.raises(FileNotFoundError, match="no Vietnamese training crops"):
+        crop_plates(_only_foreign(crops, tmp_path / "crops2"))
+    with pytest.raises(SystemExit, match="alternatives"):
+        main(
+            [
+                "--crops",
+                str(crops),
+                "--crop-plates",
+                "0.5",
+                "--synth-plates",
+                "0.5",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+
+
+def _only_foreign(crops: Path, dst: Path) -> Path:
+    (dst / "images").mkdir(parents=True)
+    (dst / "labels.csv").write_text("image,text,rows,family,country\n9iwt9.jpg,1AT5828,1,iwt,CZ\n")
+    return dst
+
+
 def test_synthetic_training_scenes_do_not_depend_on_the_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
     from matthan.recognizers.plates import train_detector
