@@ -1066,6 +1066,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.synth_plates > 0 and args.crop_plates > 0:
         raise SystemExit("--synth-plates and --crop-plates are alternatives: give one")
+    crops: list[Sample] = []
+    if args.crop_plates > 0:  # before the scenes load, so that a missing folder says so at once
+        try:
+            crops = crop_plates(args.crops)
+        except FileNotFoundError as e:
+            raise SystemExit(f"--crop-plates: {e}") from None
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     random.seed(args.seed)
@@ -1107,8 +1113,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         pool = synthetic_plates(args.synth_plate_pool, args.seed + 2000)
         print(f"rendered {len(pool)} synthetic plates in {time.time() - t0:.0f} s", flush=True)
-    if args.crop_plates > 0:
-        pool = crop_plates(args.crops)
+    if crops:
+        pool = crops
         share = args.crop_plates
         print(f"{len(pool)} real plate crops to paste ({args.crops})", flush=True)
     aug = Augmenter(

@@ -1066,6 +1066,8 @@ def test_real_crops_to_paste_are_the_readers_training_part_of_other_cameras(tmp_
         assert int(s.layouts[0]) == (1 if "xemay" in s.name else 0)
     with pytest.raises(FileNotFoundError, match="no Vietnamese training crops"):
         crop_plates(_only_foreign(crops, tmp_path / "crops2"))
+    with pytest.raises(SystemExit, match=r"--crop-plates: .*labels\.csv is missing"):
+        main(["--crops", str(tmp_path / "absent"), "--crop-plates", "0.5", "--out", str(tmp_path / "r")])
     with pytest.raises(SystemExit, match="alternatives"):
         main(
             [
