@@ -133,6 +133,7 @@ _LATER_SETTINGS: dict[str, Any] = {
     "row_mix": 0.0,
     "spread_rows": 0.0,
     "low_res": 0.0,
+    "box_tilt": 0.0,
 }
 
 

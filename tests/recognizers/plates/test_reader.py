@@ -770,6 +770,28 @@ def test_low_resolution_views_lose_the_fine_detail_of_a_large_crop() -> None:
     assert LOW_RES_WIDTHS[1] < INPUT_W  # always smaller than what the network sees
 
 
+def test_box_tilt_views_turn_the_plate_inside_an_upright_box() -> None:
+    from matthan.recognizers.plates.train_reader import box_tilt
+
+    crop = np.full((INPUT_H, INPUT_W), 230, np.uint8)
+    crop[22:26, :] = 20  # one dark line along the plate, level in the crop
+    rng = np.random.default_rng(0)
+    views = [box_tilt(crop, two_rows=bool(i % 2), rng=rng) for i in range(40)]
+    assert all(v.shape == (INPUT_H, INPUT_W) and v.dtype == np.uint8 for v in views)
+
+    def line_height(image: np.ndarray, cols: slice) -> float:  # where the dark line is in these columns
+        dark = (image[:, cols] < 128).sum(axis=1).astype(np.float64)
+        return float((dark * np.arange(INPUT_H)).sum() / dark.sum())
+
+    slopes = [line_height(v, slice(84, 108)) - line_height(v, slice(36, 60)) for v in views]
+    # turned 6-20 degrees either way: the line climbs or falls across the box, never level
+    assert min(abs(d) for d in slopes) > 2.0
+    assert any(d > 0 for d in slopes) and any(d < 0 for d in slopes)
+    assert line_height(crop, slice(84, 108)) == line_height(crop, slice(36, 60))
+    again = np.random.default_rng(0)
+    assert np.array_equal(box_tilt(crop, False, again), views[0])  # seeded: reproducible
+
+
 def test_row_mixer_swaps_lower_rows_within_a_family_and_leaves_the_rest() -> None:
     from matthan.recognizers.plates.train_reader import LabelledCrop, RowMixer
 
