@@ -26,6 +26,7 @@ import json
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from matthan.recognizers.plates.detector import STRIDE, order_corners, resize
-from matthan.recognizers.plates.scenes import corner_boxes, iou_matrix, read_yolo_polygons
+from matthan.recognizers.plates.scenes import corner_boxes, iou_matrix, prefix_of, read_yolo_polygons
 from matthan.recognizers.plates.train_reader import torch_device
 from matthan.recognizers.synth.parallel import render_in_chunks
 
@@ -699,18 +700,38 @@ class _Crops(torch.utils.data.Dataset[tuple[Array, dict[str, Array]]]):
         return img, make_targets(corners, layouts, self.aug.size)
 
 
+def source_weights(names: Sequence[str]) -> list[float]:
+    """A drawing weight per training image such that each source (file prefix, `scenes.prefix_of`;
+    rendered scenes are one source) is drawn equally often, whatever its number of images."""
+    sources = [prefix_of(name) for name in names]
+    counts = Counter(sources)
+    return [1.0 / (len(counts) * counts[src]) for src in sources]
+
+
 class _EpochBatches:
     """Shuffled index batches, a new order every epoch (works with persistent loader workers); the
-    indices in `extra` are drawn once more per epoch for each time they appear there."""
+    indices in `extra` are drawn once more per epoch for each time they appear there. With
+    `weights`, an epoch draws its `n` images with replacement in proportion to them instead."""
 
-    def __init__(self, n: int, batch: int, rng: random.Random, extra: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        n: int,
+        batch: int,
+        rng: random.Random,
+        extra: Sequence[int] = (),
+        weights: Sequence[float] | None = None,
+    ) -> None:
         self.n, self.batch, self.rng, self.extra = n, batch, rng, list(extra)
+        self.weights = list(weights) if weights is not None else None
 
     def __len__(self) -> int:
         return max((self.n + len(self.extra)) // self.batch, 1)
 
     def __iter__(self) -> Any:
-        order = list(range(self.n)) + self.extra
+        if self.weights is None:
+            order = list(range(self.n)) + self.extra
+        else:
+            order = self.rng.choices(range(self.n), weights=self.weights, k=self.n) + self.extra
         self.rng.shuffle(order)
         for b in range(len(self)):
             yield order[b * self.batch : (b + 1) * self.batch]
@@ -1020,6 +1041,12 @@ def main(argv: list[str] | None = None) -> int:
         "to measure on a camera the model never saw",
     )
     p.add_argument(
+        "--balance-sources",
+        action="store_true",
+        help="draw each source of training images (file prefix) equally often per epoch, rather than in "
+        "proportion to its number of images (one parking camera is a third of the training split)",
+    )
+    p.add_argument(
         "--hard-from",
         type=Path,
         metavar="MODEL",
@@ -1130,7 +1157,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     device = torch_device(args.device)
     widths = tuple(int(v) for v in args.widths.split(","))
-    batches = _EpochBatches(len(samples), args.batch, random.Random(args.seed), extra)
+    weights = source_weights([smp.name for smp in samples]) if args.balance_sources else None
+    if weights is not None:
+        counts = Counter(prefix_of(smp.name) for smp in samples)
+        print(f"each source drawn equally often (images: {dict(sorted(counts.items()))})", flush=True)
+    batches = _EpochBatches(len(samples), args.batch, random.Random(args.seed), extra, weights)
     loader = torch.utils.data.DataLoader(
         _Crops(aug, samples, args.seed),
         batch_sampler=batches,

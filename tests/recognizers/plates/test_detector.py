@@ -1185,6 +1185,32 @@ def test_hard_images_are_drawn_more_often(tmp_path: Path, capsys: pytest.Capture
     assert "1 hard plates in 1 images" in capsys.readouterr().out
 
 
+def test_balanced_sources_are_drawn_equally_often_whatever_their_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    import random
+
+    from matthan.recognizers.plates import train_detector as td
+
+    names = ["park_1.jpg", "park_2.jpg", "park_3.jpg", "park_4.jpg", "park_5.jpg", "park_6.jpg"]
+    names += ["street_1.jpg", "street_2.jpg", "synth_7_00001"]
+    weights = td.source_weights(names)
+    assert sum(weights[:6]) == pytest.approx(1 / 3) and sum(weights[6:8]) == pytest.approx(1 / 3)
+    assert weights[8] == pytest.approx(1 / 3)
+    batches = td._EpochBatches(len(names), 3, random.Random(0), weights=weights)
+    drawn = [i for _ in range(300) for b in batches for i in b]
+    share_park = sum(i < 6 for i in drawn) / len(drawn)
+    assert len(batches) == 3 and 0.28 < share_park < 0.39  # a third, not two thirds
+    plain = [i for b in td._EpochBatches(len(names), 3, random.Random(0)) for i in b]
+    assert sorted(plain) == list(range(len(names)))  # without weights: every image once per epoch
+
+    data = _tiny_scene_dataset(tmp_path / "scenes", 2, layout=0)
+    args = ["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch", "2"]
+    assert td.main([*args, "--steps", "2", "--size", "160", "--balance-sources"]) == 0
+    assert "each source drawn equally often" in capsys.readouterr().out
+
+
 def test_box_crop_grows_the_upright_box_and_stays_in_the_frame() -> None:
     frame = np.arange(100 * 200 * 3, dtype=np.uint32).reshape(100, 200, 3).astype(np.uint8)
     corners = np.array([[50, 40], [110, 42], [112, 60], [52, 58]], np.float32)
