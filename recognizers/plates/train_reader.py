@@ -42,7 +42,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -428,7 +428,7 @@ BOX_TILT_ASPECT = {False: (3.6, 4.8), True: (1.2, 1.6)}
 
 def box_tilt(image: GreyBatch, two_rows: bool, rng: np.random.Generator) -> GreyBatch:
     """A crop at the model's input size as the upright box around the same plate turned by 6-20
-    degrees, as a camera's or another system's axis-aligned box cuts a leaning plate (`BOX_VIEW`).
+    degrees, as a camera's or another system's axis-aligned box cuts a leaning plate (`detector.box_crop`).
 
     The crop is taken to be the plate itself, stretched to the input size from a one-row or two-row
     plate's shape; the box around the turned plate is framed with a 0-8 % margin, stretched back to
@@ -456,6 +456,23 @@ def box_tilt(image: GreyBatch, two_rows: bool, rng: np.random.Generator) -> Grey
         borderMode=cv2.BORDER_REPLICATE,
     )
     return np.asarray(out, np.uint8)
+
+
+def _some_views(
+    images: list[GreyBatch],
+    targets: Sequence[tuple[str, str]],
+    share: float,
+    view: Callable[[GreyBatch, bool, np.random.Generator], GreyBatch],
+    rng: np.random.Generator,
+) -> list[GreyBatch]:
+    """`images` with a share `share` of them replaced by `view` of them (told whether the plate has
+    two rows). No random number is drawn at share 0, so recipes without the view keep their stream."""
+    if share <= 0:
+        return images
+    return [
+        view(img, bool(t[1]), rng) if rng.random() < share else img
+        for img, t in zip(images, targets, strict=True)
+    ]
 
 
 def row_gap(grey: npt.NDArray[np.uint8]) -> int:
@@ -1007,16 +1024,8 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         images = [jitter(image, rng, loose=_loose_real(cfg, rng)) for image in reals]
         images += [photometric(synth_images[i], rng, 0.5) for i in synth_idx]
         targets = real_rows + [synth_targets[i] for i in synth_idx]
-        if cfg.low_res > 0:  # no draw when off, so older recipes keep their random stream
-            images = [
-                low_resolution(img, bool(t[1]), rng) if rng.random() < cfg.low_res else img
-                for img, t in zip(images, targets, strict=True)
-            ]
-        if cfg.box_tilt > 0:  # likewise
-            images = [
-                box_tilt(img, bool(t[1]), rng) if rng.random() < cfg.box_tilt else img
-                for img, t in zip(images, targets, strict=True)
-            ]
+        images = _some_views(images, targets, cfg.low_res, low_resolution, rng)
+        images = _some_views(images, targets, cfg.box_tilt, box_tilt, rng)
         x = torch.from_numpy(_to_input(np.stack(images))).to(device)
         logits = model(x)
         log_probs = logits.log_softmax(-1)
