@@ -154,6 +154,13 @@ def run_eval(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise CommandError(str(exc)) from exc
     results = summary.pop("results")
+    if summary.get("unreadable_images"):
+        bad = summary["unreadable_images"]
+        print(
+            f"matthan: warning: {len(bad)} labelled crop(s) missing or not decodable, left out of the "
+            f"scores: {', '.join(bad[:10])}",
+            file=sys.stderr,
+        )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({**summary, "results": results}, indent=1, ensure_ascii=False) + "\n")

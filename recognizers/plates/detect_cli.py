@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,20 @@ def run_eval_scenes(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
+    if summary.get("labelled_images_not_found"):
+        examples = ", ".join(summary["labelled_images_not_found_examples"])
+        print(
+            f"matthan: warning: {summary['labelled_images_not_found']} image(s) named in {args.labels} "
+            f"are not under {args.images} (their plates are not scored): {examples}",
+            file=sys.stderr,
+        )
+    if summary.get("unreadable_images"):
+        bad = summary["unreadable_images"]
+        print(
+            f"matthan: warning: {len(bad)} image(s) could not be decoded and were left out: "
+            + ", ".join(bad[:10]),
+            file=sys.stderr,
+        )
     summary["model"] = str(detector.model_path)
     summary["reader"] = detector.reader is not None
     if args.out is not None:

@@ -56,13 +56,19 @@ def read_labels(path: Path, fixes: dict[str, str] | None = None) -> list[LabelRo
     and an empty fixed text leaves the image out."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such labels file")
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # Excel's "CSV UTF-8" starts with a BOM
         reader = csv.DictReader(fh)
-        missing = {"image", "text"} - set(reader.fieldnames or ())
+        # column names in any case, spaces around them ignored
+        reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or ()]
+        missing = {"image", "text"} - set(reader.fieldnames)
         if missing:
             raise ValueError(f"{path}: needs the columns image,text (missing {', '.join(sorted(missing))})")
         rows = []
         for row in reader:
+            if not (row["image"] or "").strip():
+                continue
+            row["image"] = row["image"].strip().replace("\\", "/")
+            row["text"] = row["text"] or ""
             text = row["text"] if fixes is None else fixes.get(row["image"], row["text"])
             if fixes is not None and row["image"] in fixes and not text.strip():
                 continue
@@ -111,12 +117,15 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run `read` on every labelled crop; returns the summary with a per-crop `results` list."""
     results: list[dict[str, Any]] = []
+    unreadable: list[str] = []
+    find = _Finder(images_dir)
     warmed = False
     for row in rows:
         try:
-            image = load_image(images_dir / row.image)
-        except RecognizerError as exc:
-            raise FileNotFoundError(str(exc)) from exc
+            image = load_image(find(row.image))
+        except RecognizerError:
+            unreadable.append(row.image)
+            continue
         if not warmed:
             read(image)
             warmed = True
@@ -144,9 +153,38 @@ def evaluate(
         results.append(result)
         if on_result is not None:
             on_result(result)
+    if not results:
+        raise FileNotFoundError(
+            f"none of the {len(rows)} labelled crops could be read from {images_dir} (first: {rows[0].image})"
+            if rows
+            else "no labelled crops"
+        )
     summary = summarise(results)
+    if unreadable:
+        summary["unreadable_images"] = unreadable
     summary["results"] = results
     return summary
+
+
+class _Finder:
+    """Where a label's crop is: its path under the crops folder, else (a label naming it with a
+    folder the crops folder already is, e.g. `crops/a.jpg`) the one file of that name under it."""
+
+    def __init__(self, images_dir: Path) -> None:
+        self.images_dir = images_dir
+        self._by_name: dict[str, list[Path]] | None = None
+
+    def __call__(self, image: str) -> Path:
+        path = self.images_dir / image
+        if path.is_file():
+            return path
+        if self._by_name is None:
+            self._by_name = {}
+            for p in self.images_dir.rglob("*"):
+                if p.is_file():
+                    self._by_name.setdefault(p.name, []).append(p)
+        same = self._by_name.get(Path(image).name, [])
+        return same[0] if len(same) == 1 else path
 
 
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -2,9 +2,13 @@
 
 Labels are a CSV with one row per labelled plate, `image,x1,y1,x2,y2,text` (pixels; `text` may be
 empty), or a YOLO label folder of the vn-plate-scenes form (`class x1 y1 x2 y2 ...` normalised
-polygons; no text). Every image in the folder is scored, labelled or not. A detection matches a label at
-IoU >= 0.5 (greedy, best score first). `end_to_end_exact` counts plates with text that were detected
-and read exactly on the `[A-Z0-9]` form; a missed plate counts as wrong.
+polygons; no text). Every image in the folder and its subfolders is scored, labelled or not. The CSV's
+`image` is the image's path under the images folder (`cam1/0001.jpg`) or just its file name when that
+is unique there; a header may carry a byte-order mark (Excel's "CSV UTF-8") and any letter case. An
+image that cannot be decoded is left out of the scores and listed in the summary's
+`unreadable_images`, as labelled images not found are counted in `labelled_images_not_found`. A
+detection matches a label at IoU >= 0.5 (greedy, best score first). `end_to_end_exact` counts plates
+with text that were detected and read exactly on the `[A-Z0-9]` form; a missed plate counts as wrong.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy.typing as npt
 from matthan.recognizers.base import Detections
 from matthan.recognizers.plates.detector import order_corners
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 IOU_MATCH = 0.5
 
 
@@ -71,19 +75,28 @@ def normalise_text(text: str | None) -> str:
 
 
 def read_labels_csv(path: Path) -> list[LabelledPlate]:
-    """Rows `image,x1,y1,x2,y2,text` (a header row is required)."""
+    """Rows `image,x1,y1,x2,y2,text` (a header row is required; column names in any case, a UTF-8
+    byte-order mark allowed). A box given right to left or bottom to top is put in order."""
     rows = []
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"image", "x1", "y1", "x2", "y2"} - set(reader.fieldnames or [])
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        missing = {"image", "x1", "y1", "x2", "y2"} - set(header)
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        for i, r in enumerate(reader, start=2):
+        for i, values in enumerate(reader, start=2):
+            if not any(v.strip() for v in values):
+                continue
+            r = dict(zip(header, values, strict=False))
             try:
-                box = (float(r["x1"]), float(r["y1"]), float(r["x2"]), float(r["y2"]))
-            except (TypeError, ValueError) as exc:
+                x1, y1, x2, y2 = (float(r[k]) for k in ("x1", "y1", "x2", "y2"))
+            except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"{path}:{i}: bad box: {exc}") from exc
-            rows.append(LabelledPlate(Path(r["image"]).name, box, (r.get("text") or "").strip()))
+            if not all(np.isfinite((x1, y1, x2, y2))):
+                raise ValueError(f"{path}:{i}: bad box: {x1, y1, x2, y2}")
+            box = (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+            image = r["image"].strip().replace("\\", "/")
+            rows.append(LabelledPlate(image, box, (r.get("text") or "").strip()))
     return rows
 
 
@@ -177,6 +190,41 @@ def prefix_of(name: str) -> str:
     return head + sep if sep else ""
 
 
+def list_images(images_dir: Path) -> list[Path]:
+    """The images in `images_dir` and its subfolders (by suffix, any case), sorted."""
+    return sorted(p for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def image_key(path: Path, images_dir: Path) -> str:
+    """How reports name an image: its path under the images folder, with `/`."""
+    return path.relative_to(images_dir).as_posix()
+
+
+def assign_labels(
+    labels: Iterable[LabelledPlate], keys: Iterable[str]
+) -> tuple[dict[str, list[LabelledPlate]], list[str]]:
+    """Labelled plates by image key, and the label image names that match no image. A label names
+    its image by path under the images folder or, where that file name is unique there, by name
+    alone (so `valid/images/a.jpg` and `a.jpg` both find `a.jpg`)."""
+    known = set(keys)
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for key in known:
+        by_name[key.rsplit("/", 1)[-1]].append(key)
+    by_image: dict[str, list[LabelledPlate]] = defaultdict(list)
+    absent: set[str] = set()
+    for row in labels:
+        name = row.image.removeprefix("./")
+        key = name if name in known else None
+        if key is None:
+            same = by_name.get(name.rsplit("/", 1)[-1], [])
+            key = same[0] if len(same) == 1 else None
+        if key is None:
+            absent.add(row.image)
+        else:
+            by_image[key].append(row)
+    return by_image, sorted(absent)
+
+
 def evaluate(
     detect: Callable[[npt.NDArray[np.uint8]], Detections],
     images_dir: Path,
@@ -184,39 +232,43 @@ def evaluate(
     on_image: Callable[[dict[str, Any]], None] | None = None,
     labelled_only: bool = False,
 ) -> dict[str, Any]:
-    """Run `detect` on every image of `images_dir` (or only those `labels` name) and score it."""
-    by_image: dict[str, list[LabelledPlate]] = defaultdict(list)
-    for row in labels:
-        by_image[row.image].append(row)
-    images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if labelled_only:
-        images = [p for p in images if p.name in by_image]
-    if not images:
-        raise ValueError(f"no images in {images_dir}")
-    known = {p.name for p in images}
-    absent = sorted(set(by_image) - known)
+    """Run `detect` on every image under `images_dir` (or only those `labels` name) and score it."""
+    paths = {image_key(p, images_dir): p for p in list_images(images_dir)}
+    by_image, absent = assign_labels(labels, paths)
+    keys = sorted(by_image) if labelled_only else sorted(paths)
+    if not keys:
+        raise ValueError(f"no images in {images_dir}" + (" that the labels name" if paths else ""))
+    folders = {k.rpartition("/")[0] or "." for k in keys}
     total = _Tally()
     per_prefix: dict[str, _Tally] = defaultdict(_Tally)
-    for path in images:
-        frame = cv2.imread(str(path))
+    per_folder: dict[str, _Tally] = defaultdict(_Tally)
+    unreadable: list[str] = []
+    for key in keys:
+        frame = cv2.imread(str(paths[key]))
         if frame is None:
-            raise ValueError(f"cannot read image {path}")
+            unreadable.append(key)
+            continue
         t0 = time.perf_counter()
         dets = detect(np.asarray(frame, np.uint8))
         ms = (time.perf_counter() - t0) * 1000
-        gt_rows = by_image.get(path.name, [])
+        tallies = (
+            total,
+            per_prefix[prefix_of(key.rsplit("/", 1)[-1])],
+            per_folder[key.rpartition("/")[0] or "."],
+        )
+        gt_rows = by_image.get(key, [])
         gt = np.asarray([r.box for r in gt_rows], np.float64).reshape(-1, 4)
         assigned = match(dets.boxes, dets.scores, gt)
         texts = dets.data.get("text", [None] * len(dets))
         matched_preds = {p for p in assigned if p >= 0}
         record: dict[str, Any] = {
-            "image": path.name,
+            "image": key,
             "plates": [],
             "missed": [],
             "false": [],
             "ms": round(ms, 2),
         }
-        for tally in (total, per_prefix[prefix_of(path.name)]):
+        for tally in tallies:
             tally.n_images += 1
             tally.n_plates += len(gt_rows)
             tally.matched += len(matched_preds)
@@ -226,7 +278,7 @@ def evaluate(
             read = normalise_text(texts[p]) if p >= 0 else ""
             ok = bool(row.text) and p >= 0 and read == normalise_text(row.text)
             if row.text:
-                for tally in (total, per_prefix[prefix_of(path.name)]):
+                for tally in tallies:
                     tally.with_text += 1
                     tally.exact += int(ok)
             if p < 0:
@@ -238,14 +290,21 @@ def evaluate(
         record["false"] = [
             [round(float(v), 1) for v in dets.boxes[i]] for i in range(len(dets)) if i not in matched_preds
         ]
-        for tally in (total, per_prefix[prefix_of(path.name)]):
+        for tally in tallies:
             tally.true_detections += len(matched_preds)
         if on_image is not None:
             on_image(record)
     summary = total.summary()
     summary["by_prefix"] = {k: v.summary() for k, v in sorted(per_prefix.items())}
+    if len(folders) > 1:
+        summary["by_folder"] = {k: v.summary() for k, v in sorted(per_folder.items())}
     if absent:
         summary["labelled_images_not_found"] = len(absent)
+        summary["labelled_images_not_found_examples"] = absent[:10]
+    if unreadable:
+        summary["unreadable_images"] = unreadable
+    if total.n_images == 0:
+        raise ValueError(f"none of the {len(keys)} images in {images_dir} could be decoded")
     return summary
 
 

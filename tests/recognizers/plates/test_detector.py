@@ -436,6 +436,56 @@ def test_cli_eval_scenes_summary(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert json.loads(out.read_text())["summary"]["n_images"] == 2
 
 
+def test_eval_scenes_reads_labels_as_spreadsheets_write_them(tmp_path: Path) -> None:
+    """A BOM and capitalised headers (Excel's "CSV UTF-8"), Windows path separators, boxes drawn right
+    to left, blank lines: all read; a box that is not a number is an error naming the line."""
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(
+        "\ufeffImage, X1 ,Y1,X2,Y2,Text\r\n"
+        "cam1\\a.png,50,40,10,20,51F-356.13\r\n\r\nb.png,1,2,3,4,\r\n".encode()
+    )
+    a, b = scenes.read_labels(labels, tmp_path)
+    assert (a.image, a.box, a.text) == ("cam1/a.png", (10.0, 20.0, 50.0, 40.0), "51F-356.13")
+    assert (b.image, b.box, b.text) == ("b.png", (1.0, 2.0, 3.0, 4.0), "")
+    labels.write_text("image,x1,y1,x2,y2\nb.png,1,2,three,4\n")
+    with pytest.raises(ValueError, match=r"labels.csv:2: bad box"):
+        scenes.read_labels(labels, tmp_path)
+
+
+def test_eval_scenes_finds_images_in_subfolders_and_leaves_out_broken_ones(tmp_path: Path) -> None:
+    """Images under per-camera folders are named by their path there (or by file name when that is
+    unique); each folder gets its own scores; an image that cannot be decoded is listed, not fatal;
+    labels naming no image are counted."""
+    images = tmp_path / "images"
+    for folder in ("cam1", "cam2"):
+        (images / folder).mkdir(parents=True)
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    cv2.imwrite(str(images / "cam1" / "a.png"), frame)
+    cv2.imwrite(str(images / "cam2" / "b.JPG"), frame)
+    (images / "cam2" / "broken.jpg").write_bytes(b"not a jpeg")
+    labels = [
+        scenes.LabelledPlate("cam1/a.png", (10, 10, 50, 30), "51F-356.13"),
+        scenes.LabelledPlate("b.JPG", (60, 60, 100, 80)),  # by name alone: unique under images/
+        scenes.LabelledPlate("elsewhere/c.png", (1, 1, 5, 5)),
+    ]
+
+    def detect(f: np.ndarray) -> Detections:  # finds one box at a fixed place in every frame
+        return Detections(np.array([[10, 10, 50, 30]], np.float32), np.array([0.9], np.float32), np.zeros(1))
+
+    records: list[dict[str, object]] = []
+    summary = scenes.evaluate(detect, images, labels, records.append)
+    assert summary["n_images"] == 2 and summary["n_plates"] == 2 and summary["recall"] == 0.5
+    assert summary["unreadable_images"] == ["cam2/broken.jpg"]
+    assert summary["labelled_images_not_found"] == 1
+    assert summary["labelled_images_not_found_examples"] == ["elsewhere/c.png"]
+    assert summary["by_folder"]["cam1"]["recall"] == 1.0 and summary["by_folder"]["cam2"]["recall"] == 0.0
+    assert [r["image"] for r in records] == ["cam1/a.png", "cam2/b.JPG"]
+    (images / "cam1" / "a.png").write_bytes(b"")
+    (images / "cam2" / "b.JPG").write_bytes(b"")
+    with pytest.raises(ValueError, match="could be decoded"):
+        scenes.evaluate(detect, images, labels)
+
+
 def test_cli_eval_scenes_bad_labels_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "imgs").mkdir()
     labels = tmp_path / "labels.csv"

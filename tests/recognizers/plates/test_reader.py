@@ -564,6 +564,32 @@ def test_eval_plates_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert "image,text" in capsys.readouterr().err
 
 
+def test_eval_plates_takes_spreadsheet_csv_and_leaves_out_missing_crops(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel's "CSV UTF-8" (a BOM, capitalised headers, CRLF), a crop named with the crops folder in
+    its path, a missing crop: scored without it and named in a warning; none readable is an error."""
+    import cv2
+
+    from matthan.edge.cli import main
+
+    (tmp_path / "crops" / "sub").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "crops" / "sub" / "a.png"), _render("51F-065.32", 1, seed=0))
+    cv2.imwrite(str(tmp_path / "crops" / "b.png"), _render("30A-123.45", 1, seed=1))
+    labels = tmp_path / "labels.csv"
+    rows = "\ufeffImage,Text\r\ncrops/sub/a.png,51F-065.32\r\nb.png,30A-123.45\r\ngone.png,29A-111.11\r\n"
+    labels.write_bytes(rows.encode())
+    args = ["eval", "plates", "--crops", str(tmp_path / "crops"), "--labels", str(labels)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.splitlines()[-1])
+    assert summary["n"] == 2 and summary["unreadable_images"] == ["gone.png"]
+    assert "gone.png" in captured.err
+    labels.write_text("image,text\ngone.png,29A-111.11\n")
+    assert main(args) == 2
+    assert "none of the 1 labelled crops could be read" in capsys.readouterr().err
+
+
 def test_plates_group_takes_more_actions() -> None:
     """Regression: a second plate command (`plates detect`) must join the group, not clash with it."""
     parser = argparse.ArgumentParser()
