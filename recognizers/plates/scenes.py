@@ -208,13 +208,13 @@ def assign_labels(
     alone (so `valid/images/a.jpg` and `a.jpg` both find `a.jpg`)."""
     known = set(keys)
     by_name: dict[str, list[str]] = defaultdict(list)
-    for key in known:
-        by_name[key.rsplit("/", 1)[-1]].append(key)
+    for known_key in known:
+        by_name[known_key.rsplit("/", 1)[-1]].append(known_key)
     by_image: dict[str, list[LabelledPlate]] = defaultdict(list)
     absent: set[str] = set()
     for row in labels:
         name = row.image.removeprefix("./")
-        key = name if name in known else None
+        key: str | None = name if name in known else None
         if key is None:
             same = by_name.get(name.rsplit("/", 1)[-1], [])
             key = same[0] if len(same) == 1 else None
