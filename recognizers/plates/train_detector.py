@@ -7,7 +7,8 @@ Training needs the optional `train` extra (torch); nothing at run time imports t
 
 On a machine with more cores or a GPU, `--workers N` augments crops in N loader processes (and
 renders `--synth` scenes in parallel) and `--device cuda` trains on the GPU; `--widths` sets the
-backbone's channels.
+backbone's channels, and `--yunet FILE` swaps the backbone for YuNet-s's stages, started from that
+face detector's weights (`../shared/models/yunet`; the card says what that bought).
 
 Why not ultralytics: its smallest model (YOLOv8n) takes 24 ms per 320 px and 95 ms per 640 px frame on
 one core here (measured with `train_yolo`, which trains it offline on the same scenes), the budget is
@@ -87,25 +88,62 @@ class _Block(nn.Module):
         return x + y if self.res else y
 
 
+class _DPUnit(nn.Module):
+    """YuNet's unit: point-wise 1x1 (with bias, no activation), depth-wise 3x3, norm, ReLU."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.pw = nn.Conv2d(cin, cout, 1)
+        self.dw = nn.Conv2d(cout, cout, 3, 1, 1, groups=cout, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.dw(self.pw(x))))
+
+
+#: `backbone="yunet"`: the stages of YuNet-s (libfacedetection's face detector) to its stride-32 output
+YUNET_WIDTHS = (16, 64, 64, 64, 64)
+
+
+def _yunet_stages() -> tuple[nn.Sequential, ...]:
+    stem = nn.Sequential(
+        nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), _DPUnit(16, 16)
+    )
+    s4 = nn.Sequential(nn.MaxPool2d(2), _DPUnit(16, 16), _DPUnit(16, 32), _DPUnit(32, 32), _DPUnit(32, 64))
+    deeper = [nn.Sequential(nn.MaxPool2d(2), _DPUnit(64, 64), _DPUnit(64, 64)) for _ in range(3)]
+    return (stem, s4, *deeper)
+
+
 class PlateNet(nn.Module):
     """Output (N, 14, H/4, W/4): heat-map logit, layout logit, 4 log-distances, 8 corner fractions."""
 
     OUT = 14
     WIDTHS = (16, 32, 64, 112, 160)
 
-    def __init__(self, widths: tuple[int, ...] = WIDTHS, neck: int = 64, neck4: int = 0) -> None:
+    def __init__(
+        self, widths: tuple[int, ...] = WIDTHS, neck: int = 64, neck4: int = 0, backbone: str = "plain"
+    ) -> None:
         """`neck`: channels of the pyramid at strides 32-8. `neck4`: channels at stride 4, where the
         network spends a third of its time (the pyramid's width reduced to it before upsampling); 0
-        keeps the first design (the stride-4 lateral at `neck`, fused down to 40)."""
+        keeps the first design (the stride-4 lateral at `neck`, fused down to 40). `backbone`:
+        "plain" (stages of `widths`) or "yunet" (YuNet-s's stages, `YUNET_WIDTHS`; `load_yunet`)."""
         super().__init__()
+        if backbone == "yunet":
+            widths = YUNET_WIDTHS
+        elif backbone != "plain":
+            raise ValueError(f"unknown backbone {backbone!r} (plain or yunet)")
         if len(widths) != 5:
             raise ValueError(f"PlateNet needs 5 stage widths, got {widths}")
         c = list(widths)
-        self.stem = _conv_bn(3, c[0], 3, 2)  # /2
-        self.s4 = nn.Sequential(_Block(c[0], c[1], 2), _Block(c[1], c[1]))
-        self.s8 = nn.Sequential(_Block(c[1], c[2], 2), _Block(c[2], c[2]))
-        self.s16 = nn.Sequential(_Block(c[2], c[3], 2), _Block(c[3], c[3]), _Block(c[3], c[3], dil=2))
-        self.s32 = nn.Sequential(_Block(c[3], c[4], 2), _Block(c[4], c[4]), _Block(c[4], c[4], dil=2))
+        self.backbone = backbone
+        if backbone == "yunet":
+            self.stem, self.s4, self.s8, self.s16, self.s32 = _yunet_stages()
+        else:
+            self.stem = _conv_bn(3, c[0], 3, 2)  # /2
+            self.s4 = nn.Sequential(_Block(c[0], c[1], 2), _Block(c[1], c[1]))
+            self.s8 = nn.Sequential(_Block(c[1], c[2], 2), _Block(c[2], c[2]))
+            self.s16 = nn.Sequential(_Block(c[2], c[3], 2), _Block(c[3], c[3]), _Block(c[3], c[3], dil=2))
+            self.s32 = nn.Sequential(_Block(c[3], c[4], 2), _Block(c[4], c[4]), _Block(c[4], c[4], dil=2))
         f = neck
         self.lat32 = _conv_bn(c[4], f, 1)
         self.lat16 = _conv_bn(c[3], f, 1)
@@ -860,30 +898,70 @@ def load_onnx_weights(net: PlateNet, src: Path) -> int:
             conv = modules.get(name)
             if not isinstance(conv, nn.Conv2d) or len(node.input) < 3:
                 raise ValueError(f"{src}: convolution {node.name} has no match in this network")
-            w = torch.from_numpy(weights[node.input[1]].copy())
-            b = torch.from_numpy(weights[node.input[2]].copy())
-            if tuple(w.shape) != tuple(conv.weight.shape):
-                raise ValueError(
-                    f"{src}: {name} is {tuple(w.shape)}, this network's {tuple(conv.weight.shape)}"
-                )
-            if conv is net.stem[0]:
-                w = w * 255.0  # ExportNet folded the input's 1/255 into it
-            conv.weight.copy_(w)
-            if conv.bias is not None:
-                conv.bias.copy_(b)
-            else:
+            norm = None
+            if conv.bias is None:
                 parent, _, index = name.rpartition(".")
                 norm = modules[parent][int(index) + 1]
-                assert isinstance(norm, nn.BatchNorm2d)
-                assert norm.running_mean is not None and norm.running_var is not None
-                norm.weight.fill_(1.0)
-                norm.bias.copy_(b)
-                norm.running_mean.zero_()
-                norm.running_var.fill_(1.0 - norm.eps)
+            scale = 255.0 if conv is net.stem[0] else 1.0  # ExportNet folded the input's 1/255 into it
+            _set_fused(conv, norm, weights[node.input[1]], weights[node.input[2]], f"{src}: {name}", scale)
             done += 1
     if done != sum(isinstance(m, nn.Conv2d) for m in modules.values()):
         raise ValueError(f"{src}: {done} convolutions for a network of another size")
     return done
+
+
+def _set_fused(conv: nn.Conv2d, norm: nn.Module | None, w: Array, b: Array, label: str, scale: float) -> None:
+    """Give `conv` an exported convolution's weights `w` (times `scale`) and bias `b`, into which a
+    batch norm was fused: the bias goes into `conv`'s own, or into `norm` as the identity plus that
+    bias (mean 0, variance 1 - eps, scale 1). Raises ValueError when the shapes differ."""
+    if tuple(w.shape) != tuple(conv.weight.shape):
+        raise ValueError(f"{label} is {tuple(w.shape)}, this network's {tuple(conv.weight.shape)}")
+    conv.weight.copy_(torch.from_numpy(w.copy()) * scale)
+    if conv.bias is not None:
+        conv.bias.copy_(torch.from_numpy(b.copy()))
+        return
+    assert isinstance(norm, nn.BatchNorm2d)
+    assert norm.running_mean is not None and norm.running_var is not None
+    norm.weight.fill_(1.0)
+    norm.bias.copy_(torch.from_numpy(b.copy()))
+    norm.running_mean.zero_()
+    norm.running_var.fill_(1.0 - norm.eps)
+
+
+def backbone_stages(net: PlateNet) -> list[nn.Module]:
+    return [net.stem, net.s4, net.s8, net.s16, net.s32]
+
+
+def load_yunet(net: PlateNet, src: Path) -> int:
+    """Set the stages of a `backbone="yunet"` network from YuNet-s's ONNX file (its first 23
+    convolutions, batch norms folded into them): the fused biases go into this network's norms as
+    `load_onnx_weights` does (freeze them: `freeze_norms`), and the first convolution is scaled for
+    input in 0..1 (YuNet takes BGR in 0..255). Raises ValueError when `src` is another network."""
+    import onnx
+    from onnx import numpy_helper
+
+    if net.backbone != "yunet":
+        raise ValueError("load_yunet needs a PlateNet(backbone='yunet')")
+    graph = onnx.load(str(src)).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    stem, stem_norm = net.stem[0], net.stem[1]
+    assert isinstance(stem, nn.Conv2d)
+    targets: list[tuple[nn.Conv2d, nn.Module | None]] = [(stem, stem_norm)]
+    for unit in (m for stage in backbone_stages(net) for m in stage.children()):
+        if isinstance(unit, _DPUnit):
+            targets += [(unit.pw, None), (unit.dw, unit.bn)]
+    if len(convs) < len(targets):
+        raise ValueError(f"{src}: {len(convs)} convolutions, YuNet-s's stages need {len(targets)}")
+    with torch.no_grad():
+        for node, (conv, norm) in zip(convs, targets, strict=False):
+            if len(node.input) < 3 or node.input[1] not in weights or node.input[2] not in weights:
+                raise ValueError(f"{src}: convolution {node.name} has no stored weights and bias")
+            scale = 255.0 if conv is net.stem[0] else 1.0  # YuNet takes 0..255, this network 0..1
+            _set_fused(
+                conv, norm, weights[node.input[1]], weights[node.input[2]], f"{src}: {node.name}", scale
+            )
+    return len(targets)
 
 
 def freeze_norms(net: nn.Module) -> None:
@@ -967,6 +1045,17 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         help="channels of the pyramid's stride-4 level (default 0: the first design, its width fused to 40)",
+    )
+    p.add_argument(
+        "--yunet",
+        type=Path,
+        metavar="ONNX",
+        help="backbone: YuNet-s's stages (to stride 32), starting from that face detector's weights "
+        "(e.g. ../shared/models/yunet/yunet_s_dynamic.onnx; Apache-2.0, trained on WIDER FACE), their "
+        "batch norms frozen, at --backbone-lr times the learning rate; the pyramid and head as usual",
+    )
+    p.add_argument(
+        "--backbone-lr", type=float, default=0.3, help="learning-rate factor of the --yunet stages"
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop early (and export) after this long")
@@ -1172,10 +1261,13 @@ def main(argv: list[str] | None = None) -> int:
         pin_memory=device.type == "cuda",
     )
 
-    net = PlateNet(widths, args.neck, args.neck4).to(device)
-    ema = PlateNet(widths, args.neck, args.neck4).to(device)
+    backbone = "yunet" if args.yunet else "plain"
+    net = PlateNet(widths, args.neck, args.neck4, backbone).to(device)
+    ema = PlateNet(widths, args.neck, args.neck4, backbone).to(device)
     if args.init_from:
         print(f"started from {args.init_from} ({load_onnx_weights(net, args.init_from)} convolutions)")
+    elif args.yunet:
+        print(f"backbone from {args.yunet} ({load_yunet(net, args.yunet)} convolutions)", flush=True)
     ema.load_state_dict(net.state_dict())
     for q in ema.parameters():
         q.requires_grad_(False)
@@ -1186,7 +1278,12 @@ def main(argv: list[str] | None = None) -> int:
         teacher = make_session(args.teacher, args.threads)
         teacher_input = teacher.get_inputs()[0].name
         print(f"distilling {args.teacher} (weight {args.distill})", flush=True)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
+    stage_params = {id(q) for m in backbone_stages(net) for q in m.parameters()} if args.yunet else set()
+    groups = [
+        {"params": [q for q in net.parameters() if id(q) not in stage_params], "scale": 1.0},
+        {"params": [q for q in net.parameters() if id(q) in stage_params], "scale": args.backbone_lr},
+    ]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr, weight_decay=5e-4)
     steps_per_epoch = len(batches)
     total_steps = steps_per_epoch * args.epochs
     start_epoch, step = 0, 0
@@ -1204,13 +1301,16 @@ def main(argv: list[str] | None = None) -> int:
         net.train()
         if args.init_from:
             freeze_norms(net)
+        elif args.yunet:
+            for stage in backbone_stages(net):
+                freeze_norms(stage)
         sums: dict[str, float] = {}
         te = time.time()
         for b, (x_cpu, t_cpu) in enumerate(loader):
             warm = min(1.0, (step + 1) / 300)
             lr = args.lr * warm * 0.5 * (1 + math.cos(math.pi * step / total_steps))
             for grp in opt.param_groups:
-                grp["lr"] = lr
+                grp["lr"] = lr * grp.get("scale", 1.0)
             x = x_cpu.to(device, non_blocking=True)
             t = {k: v.to(device, non_blocking=True) for k, v in t_cpu.items()}
             out = net(x)

@@ -864,6 +864,57 @@ def test_older_exports_get_their_input_scaling_folded(tmp_path: Path) -> None:
         train_detector.fold_input_scaling(new, tmp_path / "again.onnx")
 
 
+def test_yunet_backbone_starts_as_the_face_detector_computes(tmp_path: Path) -> None:
+    """`--yunet`: the stages of a `backbone="yunet"` network loaded from YuNet-s's ONNX file compute
+    what that file computes at strides 2-32 (YuNet on 0..255 input, ours on 0..1), the export still
+    takes 0..255 input, and a file of another network is refused."""
+    torch = pytest.importorskip("torch")
+    import onnx
+    import onnxruntime as ort
+
+    from matthan.recognizers.plates import train_detector
+
+    src = shared_path("models/yunet/yunet_s_dynamic.onnx")
+    model = onnx.load(str(src))
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    # the face detector's own tensors: what enters each 2x2 max-pool (strides 2-16), and stride 32
+    taps = [n.input[0] for n in model.graph.node if n.op_type == "MaxPool"]
+    taps += [
+        n.output[0] for n in model.graph.node if n.op_type == "Relu" and n.input[0] == convs[22].output[0]
+    ]
+    assert len(taps) == 5
+    model.graph.output.extend(
+        onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in taps
+    )
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 96, 128)).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = session.run(taps, {session.get_inputs()[0].name: x})
+
+    net = train_detector.PlateNet(neck4=32, backbone="yunet")
+    assert train_detector.load_yunet(net, src) == 23
+    net.eval()
+    got, y = [], torch.from_numpy(x) / 255.0
+    with torch.no_grad():
+        for stage in train_detector.backbone_stages(net):
+            y = stage(y)
+            got.append(y.numpy())
+    for want, have in zip(expected, got, strict=True):
+        assert want.shape == have.shape
+        np.testing.assert_allclose(have, want, atol=1e-4)
+    path = tmp_path / "model.onnx"
+    train_detector.export_onnx(net, path)
+    with torch.no_grad():
+        out = net(torch.from_numpy(x) / 255.0).numpy()
+    exported = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    np.testing.assert_allclose(exported[:, 2:], out[:, 2:], atol=1e-4)
+    other = tmp_path / "plain.onnx"
+    train_detector.export_onnx(train_detector.PlateNet().eval(), other)
+    with pytest.raises(ValueError, match=r"plain\.onnx: "):
+        train_detector.load_yunet(net, other)  # the plain plate detector, not YuNet's stages
+    with pytest.raises(ValueError, match="unknown backbone"):
+        train_detector.PlateNet(backbone="resnet")
+
+
 @pytest.mark.parametrize("neck4", [0, 32])
 def test_a_fine_tune_starts_from_an_export_computing_what_it_computes(tmp_path: Path, neck4: int) -> None:
     """`load_onnx_weights` (`--init-from`) turns an export back into a network that, with its batch
