@@ -153,11 +153,9 @@ def evaluate(
         results.append(result)
         if on_result is not None:
             on_result(result)
-    if not results:
+    if rows and not results:
         raise FileNotFoundError(
             f"none of the {len(rows)} labelled crops could be read from {images_dir} (first: {rows[0].image})"
-            if rows
-            else "no labelled crops"
         )
     summary = summarise(results)
     if unreadable:
