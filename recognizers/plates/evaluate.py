@@ -3,7 +3,9 @@
 Readings and labels are compared on the normalised form (``[A-Z0-9]`` only, Đ as D): separators and
 row breaks do not count, since label sets mark them inconsistently. CER is the edit distance summed
 over crops divided by the summed label length. Latency is the reader's own time per crop (image
-decoding from disk excluded), after one warm-up call.
+decoding from disk excluded), after one warm-up call. A labelled crop that is missing or cannot be
+decoded is left out of the scores and listed in the summary's ``unreadable_images``; a crop the
+reader refuses (too small to be a plate) counts as read wrong.
 """
 
 from __future__ import annotations
