@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,15 @@ def print_image_error(path: Path, exc: RecognizerError) -> None:
     print(f"matthan: error: {path}: {message}", file=sys.stderr)
 
 
+def warn_left_out(names: Sequence[str], what: str) -> None:
+    """One warning line for images an evaluation left out (the first ten named)."""
+    if names:
+        print(
+            f"matthan: warning: {len(names)} {what}, left out of the scores: {', '.join(names[:10])}",
+            file=sys.stderr,
+        )
+
+
 def run_read(args: argparse.Namespace) -> int:
     reader = _reader(args)
     status = 0
@@ -154,13 +164,7 @@ def run_eval(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise CommandError(str(exc)) from exc
     results = summary.pop("results")
-    if summary.get("unreadable_images"):
-        bad = summary["unreadable_images"]
-        print(
-            f"matthan: warning: {len(bad)} labelled crop(s) missing or not decodable, left out of the "
-            f"scores: {', '.join(bad[:10])}",
-            file=sys.stderr,
-        )
+    warn_left_out(summary.get("unreadable_images", []), "labelled crop(s) missing or not decodable")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({**summary, "results": results}, indent=1, ensure_ascii=False) + "\n")

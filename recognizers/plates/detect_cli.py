@@ -14,7 +14,7 @@ from matthan.edge.errors import CommandError
 from matthan.models import ModelMissingError
 from matthan.recognizers.base import Detections, RecognizerError
 from matthan.recognizers.plates import scenes
-from matthan.recognizers.plates.cli import IMAGE_FAILED, plates_subcommands, print_image_error
+from matthan.recognizers.plates.cli import IMAGE_FAILED, plates_subcommands, print_image_error, warn_left_out
 from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
 from matthan.recognizers.plates.reader import load_image
 
@@ -159,13 +159,7 @@ def run_eval_scenes(args: argparse.Namespace) -> int:
             f"are not under {args.images} (their plates are not scored): {examples}",
             file=sys.stderr,
         )
-    if summary.get("unreadable_images"):
-        bad = summary["unreadable_images"]
-        print(
-            f"matthan: warning: {len(bad)} image(s) could not be decoded and were left out: "
-            + ", ".join(bad[:10]),
-            file=sys.stderr,
-        )
+    warn_left_out(summary.get("unreadable_images", []), "image(s) that could not be decoded")
     summary["model"] = str(detector.model_path)
     summary["reader"] = detector.reader is not None
     if args.out is not None:

@@ -24,6 +24,7 @@ from matthan.recognizers.base import RecognizerError
 from matthan.recognizers.plates.ctc import edit_distance
 from matthan.recognizers.plates.grammar import normalise
 from matthan.recognizers.plates.reader import Image, PlateReader, load_image
+from matthan.recognizers.plates.scenes import ImageIndex
 
 #: label columns that split the summary when present
 GROUP_COLUMNS = ("family", "layout")
@@ -167,24 +168,22 @@ def evaluate(
 
 
 class _Finder:
-    """Where a label's crop is: its path under the crops folder, else (a label naming it with a
-    folder the crops folder already is, e.g. `crops/a.jpg`) the one file of that name under it."""
+    """Where a label's crop is: its path under the crops folder, else the image `scenes.ImageIndex`
+    finds for it (e.g. `crops/a.jpg` naming the one `a.jpg` under it); the folder is indexed only
+    when a path misses."""
 
     def __init__(self, images_dir: Path) -> None:
         self.images_dir = images_dir
-        self._by_name: dict[str, list[Path]] | None = None
+        self._index: ImageIndex | None = None
 
     def __call__(self, image: str) -> Path:
         path = self.images_dir / image
         if path.is_file():
             return path
-        if self._by_name is None:
-            self._by_name = {}
-            for p in self.images_dir.rglob("*"):
-                if p.is_file():
-                    self._by_name.setdefault(p.name, []).append(p)
-        same = self._by_name.get(Path(image).name, [])
-        return same[0] if len(same) == 1 else path
+        if self._index is None:
+            self._index = ImageIndex(self.images_dir)
+        key = self._index.find(image)
+        return path if key is None else self._index.paths[key]
 
 
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -195,29 +195,42 @@ def list_images(images_dir: Path) -> list[Path]:
     return sorted(p for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def image_key(path: Path, images_dir: Path) -> str:
-    """How reports name an image: its path under the images folder, with `/`."""
-    return path.relative_to(images_dir).as_posix()
+def _file_name(key: str) -> str:
+    return key.rpartition("/")[2]
+
+
+def _folder(key: str) -> str:
+    return key.rpartition("/")[0] or "."
+
+
+class ImageIndex:
+    """The images under a folder, each named by its path there with `/` (`cam1/0001.jpg`). A label
+    finds its image by that path or, where the file name is unique there, by the name alone (so
+    `valid/images/a.jpg` and `a.jpg` both find `a.jpg`)."""
+
+    def __init__(self, images_dir: Path) -> None:
+        self.paths = {p.relative_to(images_dir).as_posix(): p for p in list_images(images_dir)}
+        self._by_name: dict[str, list[str]] = defaultdict(list)
+        for key in self.paths:
+            self._by_name[_file_name(key)].append(key)
+
+    def find(self, name: str) -> str | None:
+        """The key of the image `name` names, or None."""
+        name = name.removeprefix("./")
+        if name in self.paths:
+            return name
+        same = self._by_name.get(_file_name(name), [])
+        return same[0] if len(same) == 1 else None
 
 
 def assign_labels(
-    labels: Iterable[LabelledPlate], keys: Iterable[str]
+    labels: Iterable[LabelledPlate], index: ImageIndex
 ) -> tuple[dict[str, list[LabelledPlate]], list[str]]:
-    """Labelled plates by image key, and the label image names that match no image. A label names
-    its image by path under the images folder or, where that file name is unique there, by name
-    alone (so `valid/images/a.jpg` and `a.jpg` both find `a.jpg`)."""
-    known = set(keys)
-    by_name: dict[str, list[str]] = defaultdict(list)
-    for known_key in known:
-        by_name[known_key.rsplit("/", 1)[-1]].append(known_key)
+    """Labelled plates by image key, and the label image names that match no image."""
     by_image: dict[str, list[LabelledPlate]] = defaultdict(list)
     absent: set[str] = set()
     for row in labels:
-        name = row.image.removeprefix("./")
-        key: str | None = name if name in known else None
-        if key is None:
-            same = by_name.get(name.rsplit("/", 1)[-1], [])
-            key = same[0] if len(same) == 1 else None
+        key = index.find(row.image)
         if key is None:
             absent.add(row.image)
         else:
@@ -233,12 +246,13 @@ def evaluate(
     labelled_only: bool = False,
 ) -> dict[str, Any]:
     """Run `detect` on every image under `images_dir` (or only those `labels` name) and score it."""
-    paths = {image_key(p, images_dir): p for p in list_images(images_dir)}
-    by_image, absent = assign_labels(labels, paths)
+    index = ImageIndex(images_dir)
+    paths = index.paths
+    by_image, absent = assign_labels(labels, index)
     keys = sorted(by_image) if labelled_only else sorted(paths)
     if not keys:
         raise ValueError(f"no images in {images_dir}" + (" that the labels name" if paths else ""))
-    folders = {k.rpartition("/")[0] or "." for k in keys}
+    folders = {_folder(k) for k in keys}
     total = _Tally()
     per_prefix: dict[str, _Tally] = defaultdict(_Tally)
     per_folder: dict[str, _Tally] = defaultdict(_Tally)
@@ -251,11 +265,7 @@ def evaluate(
         t0 = time.perf_counter()
         dets = detect(np.asarray(frame, np.uint8))
         ms = (time.perf_counter() - t0) * 1000
-        tallies = (
-            total,
-            per_prefix[prefix_of(key.rsplit("/", 1)[-1])],
-            per_folder[key.rpartition("/")[0] or "."],
-        )
+        tallies = (total, per_prefix[prefix_of(_file_name(key))], per_folder[_folder(key)])
         gt_rows = by_image.get(key, [])
         gt = np.asarray([r.box for r in gt_rows], np.float64).reshape(-1, 4)
         assigned = match(dets.boxes, dets.scores, gt)

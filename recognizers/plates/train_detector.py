@@ -957,7 +957,7 @@ def load_yunet(net: PlateNet, src: Path) -> int:
         for node, (conv, norm) in zip(convs, targets, strict=False):
             if len(node.input) < 3 or node.input[1] not in weights or node.input[2] not in weights:
                 raise ValueError(f"{src}: convolution {node.name} has no stored weights and bias")
-            scale = 255.0 if conv is net.stem[0] else 1.0  # YuNet takes 0..255, this network 0..1
+            scale = 255.0 if conv is stem else 1.0  # YuNet takes 0..255, this network 0..1
             _set_fused(
                 conv, norm, weights[node.input[1]], weights[node.input[2]], f"{src}: {node.name}", scale
             )
