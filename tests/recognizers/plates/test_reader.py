@@ -439,13 +439,13 @@ def test_validation_crops_shrunk_to_small_plates_are_still_read(reader: PlateRea
 
 
 class _Locator:
-    """A locator that records what it was asked and answers with a fixed crop (or None)."""
+    """A locator that records what it was asked and answers with fixed cuts (or none)."""
 
-    def __init__(self, answer: np.ndarray | None) -> None:
+    def __init__(self, answer: list[np.ndarray]) -> None:
         self.answer = answer
         self.asked: list[np.ndarray] = []
 
-    def __call__(self, image: np.ndarray) -> np.ndarray | None:
+    def __call__(self, image: np.ndarray) -> list[np.ndarray]:
         self.asked.append(image)
         return self.answer
 
@@ -454,7 +454,7 @@ def test_second_look_only_for_readings_that_are_unsure_or_no_plate(reader: Plate
     plate = _render("51F-065.32", 1)
     clear = reader.read(plate)
     assert clear.format == "vn" and clear.confidence >= SECOND_LOOK_BELOW
-    locator = _Locator(_render("30A-123.45", 1, seed=1))
+    locator = _Locator([_render("30A-123.45", 1, seed=1)])
     looking = PlateReader(reader.model_path, locator=locator)
     # a sure Vietnamese reading is kept without a second look
     assert looking.read(plate).text == "51F-065.32" and not locator.asked
@@ -465,16 +465,19 @@ def test_second_look_only_for_readings_that_are_unsure_or_no_plate(reader: Plate
     assert len(locator.asked) == 1 and locator.asked[0] is blank
     assert (second.text, second.format) == ("30A-123.45", "vn")
     # nothing found, or nothing Vietnamese found: the first reading stays
-    for answer in (None, blank):
+    for answer in ([], [blank], [blank, blank]):
         locator.answer = answer
         assert looking.read(blank) == reader.read(blank)
     assert looking.read_many([plate, blank]) == [reader.read(plate), reader.read(blank)]
+    # of several cuts, the Vietnamese reading is kept wherever it comes
+    locator.answer = [blank, _render("30A-123.45", 1, seed=1)]
+    assert looking.read(blank).text == "30A-123.45"
 
 
 def test_locator_finds_a_tilted_plate_in_a_loose_box_and_nothing_in_a_blank_crop(reader: PlateReader) -> None:
     import cv2
 
-    from matthan.recognizers.plates.detector import PlateLocator
+    from matthan.recognizers.plates.detector import LOCATE_MARGINS, PlateLocator
 
     locator = PlateLocator()
     # a one-row plate turned by about 20 degrees, rendered and cut along an upright box with margins
@@ -484,12 +487,14 @@ def test_locator_finds_a_tilted_plate_in_a_loose_box_and_nothing_in_a_blank_crop
     canvas[h : 2 * h, h : h + w] = plate
     turn = cv2.getRotationMatrix2D((canvas.shape[1] / 2, canvas.shape[0] / 2), 20, 1.0)
     box = cv2.warpAffine(canvas, turn, (canvas.shape[1], canvas.shape[0]), borderValue=(60, 60, 60))
-    found = locator(box)
-    assert found is not None
-    assert found.shape[1] > 3.5 * found.shape[0]  # levelled and tight: a one-row plate (4.7:1)
-    assert reader.read(found).text == "29D-095.66"
-    assert locator(np.full((80, 200, 3), 128, np.uint8)) is None
-    assert locator(cv2.cvtColor(box, cv2.COLOR_BGR2GRAY)) is not None  # greyscale crops too
+    cuts = locator(box)
+    assert len(cuts) == len(LOCATE_MARGINS) >= 2
+    for cut in cuts:
+        assert cut.shape[1] > 3.2 * cut.shape[0]  # levelled: a one-row plate (4.7:1 with no margin)
+        assert reader.read(cut).text == "29D-095.66"
+    assert cuts[1].shape[1] > cuts[0].shape[1]  # the same plate, framed looser
+    assert locator(np.full((80, 200, 3), 128, np.uint8)) == []
+    assert len(locator(cv2.cvtColor(box, cv2.COLOR_BGR2GRAY))) == len(cuts)  # greyscale crops too
 
 
 def test_edit_distance() -> None:
