@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from matthan.benchmarks.common import cpu_model, speed_reference_ms, write_section
+from matthan.models import resolve
 from matthan.recognizers.plates import grammar
 from matthan.recognizers.plates.detector import (
     BOX_VIEW_MARGIN,
@@ -42,6 +43,8 @@ from matthan.recognizers.plates.detector import (
     crop_reader,
     rectify,
 )
+from matthan.recognizers.plates.detector import FIX_COMMAND as DETECTOR_FIX
+from matthan.recognizers.plates.detector import MODEL_NAME as DETECTOR_NAME
 from matthan.recognizers.plates.evaluate import (
     LABEL_FIXES,
     LabelRow,
@@ -186,6 +189,12 @@ def _row(name: str, part: str, summary: dict[str, Any], size: int) -> dict[str, 
     }
 
 
+def _locator_model() -> str:
+    """The plate detector that finds the plate for the second look: name, version and size."""
+    entry = resolve(DETECTOR_NAME, DETECTOR_FIX)
+    return f"{DETECTOR_NAME} {entry.version}, {entry.path.stat().st_size / 1e6:.2f} MB"
+
+
 def _count_second_looks(reader: PlateReader) -> list[None]:
     """A list that grows by one each time `reader` takes a second look (see `reader.SECOND_LOOK_BELOW`)."""
     calls: list[None] = []
@@ -277,6 +286,7 @@ def run(n_subset: int, baselines: Sequence[str], work: Path, passes: int = 0) ->
         "python": platform.python_version(),
         "subset": n_subset,
         "readers": names,
+        "locator": _locator_model() if ours.locator is not None else None,
         "rows": table,
         "latency_passes": passes_run,
     }
@@ -299,8 +309,9 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"sure than {SECOND_LOOK_BELOW}, gets a second look at the plate that the plate detector finds "
         "inside the crop, cut along its predicted corners at margins "
         + " and ".join(f"{m:g}" for m in LOCATE_MARGINS)
-        + " (`detector.PlateLocator`, the surer Vietnamese reading kept; the detector's "
-        "0.64 MB is not in `model MB`). Crops given one: "
+        + " (`detector.PlateLocator`, the surer Vietnamese reading kept; "
+        + (result.get("locator") or "the plate detector")
+        + ", not counted in `model MB`). Crops given one: "
         + ", ".join(
             f"{r['part']} {r['second_looks']} of {r['n']}" for r in result["rows"] if "second_looks" in r
         )

@@ -47,7 +47,8 @@ PAD_VALUE = 114
 MODEL_NAME = "plate-detector"
 FIX_COMMAND = (
     "python -m matthan.recognizers.plates.train_detector --data ../shared/datasets/vn-plate-scenes "
-    "(needs the `train` extra), or reinstall matthan"
+    "--yunet ../shared/models/yunet/yunet_s_dynamic.onnx --neck4 32 (needs the `train` extra; the card "
+    "gives the whole recipe), or reinstall matthan"
 )
 LAYOUTS = ("one-row", "two-row")
 #: the half-size pass reports only plates at least this wide (its pixels): smaller ones are seen, and

@@ -3,12 +3,15 @@
 Training needs the optional `train` extra (torch); nothing at run time imports this module.
 
     python -m matthan.recognizers.plates.train_detector --data ../shared/datasets/vn-plate-scenes \
-        --out var/plate-detector --epochs 41 --threads 1
+        --out var/plate-detector --epochs 41 --threads 1 --workers 1 --seed 2 \
+        --yunet ../shared/models/yunet/yunet_s_dynamic.onnx --neck4 32
 
-On a machine with more cores or a GPU, `--workers N` augments crops in N loader processes (and
-renders `--synth` scenes in parallel) and `--device cuda` trains on the GPU; `--widths` sets the
-backbone's channels, and `--yunet FILE` swaps the backbone for YuNet-s's stages, started from that
-face detector's weights (`../shared/models/yunet`; the card says what that bought).
+is the recipe of the shipped model (plate-detector 1.1.0): the backbone is YuNet-s's stages, started
+from that face detector's weights (`../shared/models/yunet`, Apache-2.0) and fine-tuned here, under
+this module's pyramid and head; without `--yunet` the backbone is this module's own, trained from
+scratch (1.0.1 and earlier; the card says what each bought). On a machine with more cores or a GPU,
+`--workers N` augments crops in N loader processes (and renders `--synth` scenes in parallel) and
+`--device cuda` trains on the GPU; `--widths` sets the plain backbone's channels.
 
 Why not ultralytics: its smallest model (YOLOv8n) takes 24 ms per 320 px and 95 ms per 640 px frame on
 one core here (measured with `train_yolo`, which trains it offline on the same scenes), the budget is
@@ -856,8 +859,11 @@ def fold_input_scaling(src: Path, dst: Path) -> float:
 
 RECIPE = (
     "python -m matthan.recognizers.plates.train_detector --data ../shared/datasets/vn-plate-scenes "
-    "--epochs 41 --threads 1 (crops of 320 px, batch 16, AdamW 3e-3 with cosine decay, EMA of weights)"
+    "--epochs 41 --threads 1 --workers 1 --seed 2 --yunet ../shared/models/yunet/yunet_s_dynamic.onnx "
+    "--neck4 32 (crops of 320 px, batch 16, AdamW 3e-3 with cosine decay, the YuNet stages at 0.3 times "
+    "that with their batch norms frozen, EMA of weights)"
 )
+
 DATA_CARD = (
     "vn-plate-scenes train split only (2,076 images, 2,530 plate polygons): Roboflow Universe project "
     "switer/lp-detection-fcvzv-lzvin v1 (https://universe.roboflow.com/switer/lp-detection-fcvzv-lzvin), "
@@ -865,6 +871,17 @@ DATA_CARD = (
     "crops, plates cut from training images and pasted at 14-200 px wide with perspective, motion blur, "
     "darkening (night) and colour jitter. The valid/ split (711 images) was never trained on."
 )
+
+
+def backbone_source(yunet: Path) -> str:
+    """What the manifest records of a `--yunet` model's starting weights: the file and its sha256."""
+    from matthan.models import sha256_of
+
+    return (
+        "YuNet-s (libfacedetection, Shiqi Yu et al.; OpenMMLab), Apache-2.0: its stages to stride 32 "
+        f"were loaded from {yunet.name} (sha256 {sha256_of(yunet)}; here from ../shared/models/yunet) "
+        "and fine-tuned here"
+    )
 
 
 def load_onnx_weights(net: PlateNet, src: Path) -> int:
@@ -971,8 +988,10 @@ def freeze_norms(net: nn.Module) -> None:
             m.eval()
 
 
-def publish(onnx_path: Path, version: str) -> Any:
-    """Copy the exported model into the project's model store and record it in the manifest."""
+def publish(onnx_path: Path, version: str, backbone_from: Path | None = None) -> Any:
+    """Copy the exported model into the project's model store and record it in the manifest;
+    `backbone_from`: the YuNet file a `--yunet` model's backbone started from (recorded with its
+    sha256 and licence)."""
     import shutil
 
     from matthan.models import PROJECT_MODELS, register
@@ -1003,6 +1022,14 @@ def publish(onnx_path: Path, version: str) -> Any:
         "recipe": RECIPE,
         "card": "card.md",
     }
+    if backbone_from is not None:
+        if not backbone_from.is_file():
+            raise SystemExit(f"{backbone_from} not found: the --yunet file the backbone started from")
+        meta["backbone"] = backbone_source(backbone_from)
+        meta["licence"] = (
+            "Apache-2.0 (weights trained by this project, the backbone started from YuNet-s's Apache-2.0 "
+            "weights: see backbone); training data CC BY 4.0, see data"
+        )
     results = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "plate_detector.json"
     if results.is_file():
         measured = json.loads(results.read_text())
@@ -1164,7 +1191,8 @@ def main(argv: list[str] | None = None) -> int:
         "--publish",
         metavar="VERSION",
         help="do not train: copy OUT/model.onnx to models/plate-detector/VERSION/ and register it in the "
-        "manifest (with the numbers of benchmarks/results/plate_detector.json when present)",
+        "manifest (with the numbers of benchmarks/results/plate_detector.json when present; with --yunet, "
+        "the file its backbone started from)",
     )
     args = p.parse_args(argv)
     if args.teacher and not args.teacher.is_file():  # before the minutes of loading the data
@@ -1176,7 +1204,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.publish:
-        entry = publish(args.out / "model.onnx", args.publish)
+        entry = publish(args.out / "model.onnx", args.publish, args.yunet)
         print(f"registered {entry.name} {entry.version}: {entry.path} sha256 {entry.sha256}")
         return 0
 

@@ -19,6 +19,7 @@ from matthan.recognizers.base import CLASS_PLATE, Detections, Recognizer, Recogn
 from matthan.recognizers.onnx import make_session
 from matthan.recognizers.plates import scenes
 from matthan.recognizers.plates.detector import (
+    FINE_BOX_BELOW,
     FIX_COMMAND,
     MODEL_NAME,
     MORE_VIEWS,
@@ -40,8 +41,9 @@ from matthan.recognizers.plates.detector import (
 from tests.conftest import NetworkAttempts, shared_path
 
 #: Recall on the labelled plates of vn-plate-scenes/valid (never trained on) must stay above this.
-#: Measured with model 1.0.0 (1.0.1: the same) at the default score 0.4 and the half-size pass: all
-#: 0.980, carlong_ 1.0, Tgmt_ 0.995, Dieu_ 0.981, Hung_ 0.933; each floor leaves a margin of 3-5 points.
+#: Measured at the default score 0.4 and the half-size pass, model 1.1.0: all 0.978, carlong_ 0.996,
+#: Tgmt_ 0.986, Dieu_ 0.986, Hung_ 0.938 (1.0.0 and 1.0.1: 0.980, 1.0, 0.995, 0.981, 0.933); each
+#: floor leaves a margin of 3-5 points.
 RECALL_FLOOR = {"": 0.94, "carlong_": 0.97, "Tgmt_": 0.94, "Dieu_": 0.94, "Hung_": 0.88}
 
 
@@ -533,9 +535,9 @@ def test_half_size_pass_adds_no_second_box_for_a_plate_seen_at_full_size() -> No
 
 
 def test_fine_pass_finds_small_plates_of_a_high_resolution_photo() -> None:
-    # a 4032x3024 validation photo (never trained on): three of its plates are 46-242 px wide, 7-38 px
-    # once the frame is shrunk to 640; the fine pass at 1280 px adds two, at 1920 px the third, and
-    # both keep what 640 px found
+    # a 4032x3024 validation photo (never trained on): its plates are 46-242 px wide, 7-38 px once the
+    # frame is shrunk to 640; the fine pass at 1280 px adds at least one that 640 px misses, at 1920 px
+    # every plate is found (1.1.0: 2, 3 and 4 of 4; 1.0.1: 1, 3 and 4), and both keep what 640 px found
     valid = shared_path("datasets/vn-plate-scenes/valid")
     labels = [
         p
@@ -555,20 +557,22 @@ def test_fine_pass_finds_small_plates_of_a_high_resolution_photo() -> None:
     plain = found(PlatesConfig(read=False))
     middle = found(PlatesConfig(read=False, fine_side=1280))
     fine = found(PlatesConfig(read=False, fine_side=1920))
-    assert middle.sum() >= plain.sum() + 2, (plain, middle)
-    assert fine.sum() >= middle.sum() + 1, (middle, fine)
+    assert middle.sum() >= plain.sum() + 1, (plain, middle)
+    assert fine.all() and fine.sum() >= middle.sum() + 1, (middle, fine)
     assert not (plain & ~middle).any() and not (middle & ~fine).any()
 
 
 def test_fine_pass_enlarges_a_small_frame_for_its_small_plates() -> None:
-    # a 600x450 validation frame (never trained on) whose plate is 16 px wide: found only at twice the size
+    # a 600x450 validation frame (never trained on) whose narrowest plate is 22 px wide: found only at
+    # twice the size (1.1.0; with 1.0.1 this was `Dieu_0344`'s 16-px plate, which 1.1.0 finds at 600 px)
     valid = shared_path("datasets/vn-plate-scenes/valid")
     labels = [
         p
         for p in scenes.read_yolo_labels(valid / "labels", valid / "images")
-        if p.image.startswith("Dieu_0344_")
+        if p.image.startswith("Dieu_0103_")
     ]
-    (label,) = [p for p in labels if p.box[2] - p.box[0] < 20]
+    label = min(labels, key=lambda p: p.box[2] - p.box[0])
+    assert label.box[2] - label.box[0] < 25
     frame = cv2.imread(str(valid / "images" / label.image))
     truth = np.asarray([label.box], np.float32)
     plain = PlateDetector(PlatesConfig(read=False)).detect(frame)
@@ -580,9 +584,12 @@ def test_fine_pass_enlarges_a_small_frame_for_its_small_plates() -> None:
     )
     assert not len(plain.boxes) or scenes.iou_matrix(truth, plain.boxes).max() < 0.5
     assert scenes.iou_matrix(truth, fine.boxes).max() >= 0.5, fine.boxes
-    # what the main pass found stays, box for box
+    # what the main pass found stays, box for box, but for plates under `FINE_BOX_BELOW` px there,
+    # which take the fine pass's box of the same plate
     kept = scenes.iou_matrix(plain.boxes, fine.boxes) if len(plain.boxes) else np.ones((0, 1))
-    assert (kept.max(axis=1) > 0.99).all()
+    narrow = (plain.boxes[:, 2] - plain.boxes[:, 0]) < FINE_BOX_BELOW
+    assert (kept.max(axis=1)[~narrow] > 0.99).all()
+    assert (kept.max(axis=1)[narrow] >= 0.5).all()
 
 
 def test_fine_pass_no_finer_than_the_main_pass_changes_nothing() -> None:
@@ -913,6 +920,31 @@ def test_yunet_backbone_starts_as_the_face_detector_computes(tmp_path: Path) -> 
         train_detector.load_yunet(net, other)  # the plain plate detector, not YuNet's stages
     with pytest.raises(ValueError, match="unknown backbone"):
         train_detector.PlateNet(backbone="resnet")
+
+
+def test_publish_records_where_a_yunet_backbone_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--publish VERSION --yunet FILE`: the manifest names the YuNet file the backbone started from,
+    its sha256 and its licence; a model published without `--yunet` claims no such backbone."""
+    pytest.importorskip("torch")
+    import matthan.models as models
+    from matthan.recognizers.plates import train_detector
+
+    monkeypatch.setattr(models, "PROJECT_MODELS", tmp_path / "store")
+    exported = tmp_path / "out" / "model.onnx"
+    exported.parent.mkdir()
+    exported.write_bytes(b"not really a model, only bytes to copy")
+    yunet = tmp_path / "yunet_s_dynamic.onnx"
+    yunet.write_bytes(b"face detector")
+    entry = train_detector.publish(exported, "9.9.9", yunet)
+    assert entry.path == tmp_path / "store" / "plate-detector" / "9.9.9" / "model.onnx"
+    assert models.sha256_of(yunet) in entry.meta["backbone"] and "Apache-2.0" in entry.meta["backbone"]
+    assert "YuNet" in entry.meta["licence"]
+    plain = train_detector.publish(exported, "9.9.10")
+    assert "backbone" not in plain.meta and "YuNet" not in plain.meta["licence"]
+    with pytest.raises(SystemExit, match=r"missing\.onnx not found"):
+        train_detector.publish(exported, "9.9.11", tmp_path / "missing.onnx")
 
 
 @pytest.mark.parametrize("neck4", [0, 32])
