@@ -879,8 +879,7 @@ def backbone_source(yunet: Path) -> str:
 
     return (
         "YuNet-s (libfacedetection, Shiqi Yu et al.; OpenMMLab), Apache-2.0: its stages to stride 32 "
-        f"were loaded from {yunet.name} (sha256 {sha256_of(yunet)}; here from ../shared/models/yunet) "
-        "and fine-tuned here"
+        f"were loaded from {yunet.name} (sha256 {sha256_of(yunet)}) and fine-tuned here"
     )
 
 
