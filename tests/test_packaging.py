@@ -31,3 +31,16 @@ def test_every_python_package_folder_is_listed_in_pyproject() -> None:
 def test_no_bare_top_level_import_names() -> None:
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert all(name.startswith("matthan.") for name in config["packages"])
+
+
+def test_every_file_of_a_shipped_model_goes_into_the_wheel() -> None:
+    """A model's folder (ONNX, card, a third-party licence its weights derive from) must match the
+    package data of `matthan.models`, or an installed matthan lacks it."""
+    from fnmatch import fnmatch
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = config["package-data"]["matthan.models"]
+    store = REPO / "models"
+    files = [p.relative_to(store).as_posix() for p in store.glob("*/*/*") if p.is_file()]
+    assert any(f.endswith("LICENSE-YuNet") for f in files)  # plate-detector 1.1.0 derives from YuNet
+    assert [f for f in files if not any(fnmatch(f, pat) for pat in patterns)] == []
