@@ -1137,6 +1137,7 @@ def publish(
             "synthetic": f"{cfg.synthetic} plates from matthan.recognizers.synth"
             + (f", {cfg.font_variety:.0%} in random cuts of the typeface" if cfg.font_variety else "")
             + (f", {cfg.spread_rows:.0%} with rows spread across the plate" if cfg.spread_rows else ""),
+            **({"extra": _extra_text(cfg)} if cfg.extra_crops else {}),
             **(
                 {
                     "self_training": f"{scene_crops} plates of the vn-plate-scenes train split (Roboflow "
@@ -1223,6 +1224,8 @@ def _recipe(cfg: TrainConfig) -> str:
         if value != getattr(TrainConfig, field):
             flag = "--" + field.replace("_", "-")
             parts.append(flag if value is True else f"{flag} {value}")
+    if cfg.extra_crops:
+        parts.append("--extra-crops " + " ".join(_shown(d) for d in cfg.extra_crops))
     if cfg.self_train is not None:
         parts.append(f"--self-train {_shown(cfg.self_train)}")
         for field in ("self_train_steps", "self_train_lr", "self_train_min_conf"):
@@ -1234,6 +1237,24 @@ def _recipe(cfg: TrainConfig) -> str:
         if cfg.self_train_labeller is not None:
             parts.append(f"--self-train-labeller {_shown(cfg.self_train_labeller)}")
     return " ".join(parts)
+
+
+def _extra_text(cfg: TrainConfig) -> str:
+    """What the `--extra-crops` folders hold, for the card: hand-read scene plates say how they are made."""
+    parts = []
+    for folder in cfg.extra_crops:
+        crops = load_extra_crops(folder)
+        hand = [c for c in crops if c.family.startswith("scene-hand-")]
+        text = f"{len(crops)} crops in `{_shown(folder)}`"
+        if hand:
+            text += (
+                f" ({len(hand)} of them {len(hand) // 2} plates of the vn-plate-scenes train split read "
+                "by eye here, `recognizers/plates/scene_train_texts.csv`, each cut along its corners and "
+                "along a box 0-25 % larger: `python -m matthan.recognizers.plates.hand_crops --out "
+                f"{_shown(folder)}` makes the folder)"
+            )
+        parts.append(text)
+    return "; ".join(parts)
 
 
 def _labeller_text(cfg: TrainConfig) -> str:
@@ -1260,6 +1281,11 @@ def _quantisation_text(meta: dict[str, Any]) -> str:
   weights per output channel, activations calibrated on {q["calibration_crops"]} training crops{float_text};
   the first convolution (over the one greyscale channel) in float32, where it is about ten times faster.
 """
+
+
+def _extra_line(meta: dict[str, Any]) -> str:
+    extra = meta["data"].get("extra")
+    return f"- Extra crops, in every stage: {extra}.\n" if extra else ""
 
 
 def _self_training_text(meta: dict[str, Any]) -> str:
@@ -1328,7 +1354,7 @@ accepts, or the raw reading flagged `format: unknown`.
   `recognizers/plates/label_fixes.csv`. Czech and Croatian crops are never trained on.
 - Synthetic: {meta["data"]["synthetic"]} (rendered plates, white/yellow/blue/red grounds, perspective,
   blur, low light, infrared-like grey, dirt, noise, JPEG).
-
+{_extra_line(meta)}
 ## Recipe
 `{meta["recipe"]}` ({meta["train_minutes"]} minutes on {meta["train_cpu"]}). Needs the `train` extra.
 {_self_training_text(meta)}Validation exact match (greedy, no grammar) by step{_stages(history)}:

@@ -250,3 +250,22 @@ def test_republishing_takes_time_and_machine_from_the_stage_records_kept(tmp_pat
     assert train_reader._recorded_minutes(cfg, registered) == 70.5
     plain = dataclasses.replace(cfg, self_train=None)  # records of a self-training run only
     assert train_reader._stage_records(plain) == []
+
+
+def test_the_recipe_and_card_name_the_extra_crops_and_how_hand_read_ones_are_made(tmp_path: Path) -> None:
+    folder = tmp_path / "hand-crops"
+    (folder / "images").mkdir(parents=True)
+    lines = ["image,text,rows,family,country"]
+    for name in ("a_0.jpg", "a_0_box.jpg"):
+        cv2.imwrite(str(folder / "images" / name), np.zeros((20, 60, 3), np.uint8))
+        lines.append(f'{name},"51A\n403.23",2,scene-hand-Dieu,VN')
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    cfg = train_reader.TrainConfig(extra_crops=(folder,))
+    shown = train_reader._shown(folder)  # relative to the repository, where the recipe is run
+    assert f"--extra-crops {shown}" in train_reader._recipe(cfg)
+    text = train_reader._extra_text(cfg)
+    assert text.startswith("2 crops in") and "1 plates of the vn-plate-scenes train split" in text
+    assert f"matthan.recognizers.plates.hand_crops --out {shown}" in text
+    assert "--extra-crops" not in train_reader._recipe(train_reader.TrainConfig())
+    assert train_reader._extra_line({"data": {}}) == ""
+    assert train_reader._extra_line({"data": {"extra": text}}).startswith("- Extra crops, in every stage: 2")
