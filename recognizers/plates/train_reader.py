@@ -90,6 +90,25 @@ NOT_SHIPPED = """\
   with the second look no worse than plate-reader 7's, foreign 0, end to end >= 0.958, shrunk to 55
   px >= 0.94). One run each: the low-resolution views cost about three validation crops read alone
   and none with the second look.
+- Hand-read scene plates in training (`--extra-crops var/hand-crops`, made by `python -m
+  matthan.recognizers.plates.hand_crops --out var/hand-crops`: the 260 plates of the scenes' train
+  split that this model reads unsure or in no Vietnamese format and whose text could be read by eye,
+  `recognizers/plates/scene_train_texts.csv`, each cut along its corners and along a box 0-25 %
+  larger; this model's recipe otherwise, 50 minutes per run on an AMD EPYC, 2026-12-07). Criteria
+  written before the first run (read with the second look, plate-detector 1.1.0 as the locator):
+  validation >= 317 of 323, no Czech/Croatian crop in a Vietnamese format, scene plates along
+  corners >= 689 of 698 and along boxes >= 684, end to end >= 681, validation crops shrunk to 55 px
+  >= 0.97, and on the 625 scene plates whose text is not among the 260 (the same car can be in
+  both splits: `Tgmt_` and `carlong_` are video frames) no fewer than this model along corners (618)
+  and boxes (609). Seed 0: validation 318, corners 690, boxes 687 (0.984), end to end 686 (0.983;
+  this model 681), shrunk 319 of 323, the 625: corners 618 and boxes 614; but 2 Czech crops read
+  in a Vietnamese format (`1BA1114` as `18A-1114`, `1B37208` as `18B-372.08`: the network itself
+  reads the B as 8). Seed 1, with the same criteria written before it ran: validation 318, corners
+  689, boxes 688, end to end 686, shrunk 315, the 625: corners 617 and boxes 615; 1 Czech crop in a
+  Vietnamese format (`5B28893` as `58B-288.93`, a character added). Not shipped: both runs read
+  7-8 more scene plates cut along boxes (the 98 % target's proxy, met by both) and 5 more end to
+  end, but both give Czech plates Vietnamese readings, which the runs without them recorded here
+  kept at 0. The texts and `hand_crops` stay, for a recipe that keeps foreign plates foreign.
 - Upright boxes around steeply turned plates in training (`--box-tilt 0.2`: a fifth of the training
   crops, real and synthetic, seen as the box around the plate turned 6-20 degrees, with a 0-8 %
   margin; the recipe above otherwise, seed 0, 52 minutes on an AMD EPYC, 2026-12-07), for the scene
