@@ -30,6 +30,7 @@ import numpy as np
 from matthan.recognizers.plates import grammar
 from matthan.recognizers.plates.detector import box_crop, rectify
 from matthan.recognizers.plates.scenes import read_yolo_polygons
+from matthan.recognizers.plates.train_reader import save_crop, write_crop_labels
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,9 @@ def cut(scenes: Path, out: Path, texts: Path = TEXTS) -> int:
             (f"{stem}.jpg", rectify(frame, corners[k])),
             (f"{stem}_box.jpg", box_crop(frame, corners[k], margins)),
         ):
-            cv2.imwrite(str(out / "images" / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            save_crop(out, name, crop)
             rows.append([name, text, n_rows, family, "VN"])
-    with (out / "labels.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["image", "text", "rows", "family", "country"])
-        writer.writerows(rows)
+    write_crop_labels(out, rows)
     return len(rows)
 
 

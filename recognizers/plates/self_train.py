@@ -21,7 +21,6 @@ not run again, so an interrupted run resumes at the stage it was in.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import logging
@@ -47,8 +46,10 @@ from matthan.recognizers.plates.train_reader import (
     export_onnx,
     load_crops,
     publish,
+    save_crop,
     train,
     trainable,
+    write_crop_labels,
 )
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,7 @@ def pseudo_label(
     with 0-25 % more on each side (random, the same every run), labelled with the same reading.
     """
     rng = np.random.default_rng(0)
-    images_dir = out_dir / "images"
-    images_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
     stats: Counter[str] = Counter(kept=0)
     rows: list[tuple[str, str, int, str]] = []
     for path in sorted((split_dir / "images").glob("*.jpg")):
@@ -101,19 +101,16 @@ def pseudo_label(
                 stats["unsure"] += 1
                 continue
             name = f"{path.stem[:40]}_{k}.jpg"
-            cv2.imwrite(str(images_dir / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            save_crop(out_dir, name, crop)
             family = "scene-" + path.name.split("_")[0]
             stats["kept"] += 1
             rows.append((name, reading.text, reading.rows, family))
             if boxes:
                 box_name = f"{path.stem[:40]}_{k}_box.jpg"
                 box = box_crop(frame, plate, [float(v) for v in rng.uniform(0.0, 0.25, 4)])
-                cv2.imwrite(str(images_dir / box_name), box, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                save_crop(out_dir, box_name, box)
                 rows.append((box_name, reading.text, reading.rows, family))
-    with (out_dir / "labels.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["image", "text", "rows", "family", "country"])
-        writer.writerows([name, text, n_rows, family, "VN"] for name, text, n_rows, family in rows)
+    write_crop_labels(out_dir, [[name, text, n_rows, family, "VN"] for name, text, n_rows, family in rows])
     return dict(stats)
 
 

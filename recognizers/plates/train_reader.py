@@ -333,6 +333,23 @@ def load_crops(crops_dir: Path, fixes: dict[str, str] | None = None) -> list[Lab
     return out
 
 
+#: the columns of a crop folder's labels.csv as this project writes one (`load_crops` reads it)
+CROP_COLUMNS = ("image", "text", "rows", "family", "country")
+
+
+def save_crop(crops_dir: Path, name: str, crop: npt.NDArray[Any]) -> None:
+    """Write one crop of a crop folder (`crops_dir/images/NAME`, JPEG quality 95)."""
+    cv2.imwrite(str(crops_dir / "images" / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+
+def write_crop_labels(crops_dir: Path, rows: Sequence[Sequence[str | int]]) -> None:
+    """Write `crops_dir/labels.csv`: one row per crop, in `CROP_COLUMNS`."""
+    with (crops_dir / "labels.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CROP_COLUMNS)
+        writer.writerows(rows)
+
+
 def load_extra_crops(crops_dir: Path) -> list[LabelledCrop]:
     """An extra crop folder (no label fixes): the crops whose text the plate grammar accepts."""
     return [c for c in load_crops(crops_dir, fixes={}) if grammar.parse(c.text, rows=c.rows) is not None]
