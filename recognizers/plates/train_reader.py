@@ -616,6 +616,7 @@ def synthetic_plate(
     loose: bool = False,
     glyph_variety: float = 0.0,
     spread_rows: float = 0.0,
+    foreign_band: float = 0.0,
 ) -> tuple[GreyBatch, str]:
     """One rendered, degraded plate cropped around its corners, and its printed text.
 
@@ -624,8 +625,9 @@ def synthetic_plate(
     up to 30 % of their surroundings on each side, as another system's box would cut them; each glyph
     with another cut (the open 4, the long-flagged 1) is drawn in it with probability `glyph_variety`;
     a share `spread_rows` has its rows spread across the plate (`FontStyle.justify` from 0.3 to 1), as
-    real plates print the old four-digit serials. With 0, False, 0 and 0 the random stream is the one
-    plate-reader 3 was trained on.
+    real plates print the old four-digit serials; a share `foreign_band` of the foreign plates is drawn
+    as a European plate, with a blue band and country code at the left (two-row ones on a square car
+    plate). With 0, False, 0, 0 and 0 the random stream is the one plate-reader 3 was trained on.
     """
     from matthan.recognizers.synth.augment import augment_plate
     from matthan.recognizers.synth.plates import (
@@ -637,21 +639,30 @@ def synthetic_plate(
         render_plate,
     )
 
+    band = ""
     if rng.random() < foreign_share:
         text, rows = foreign_text(rng)
         colour = str(rng.choice(COLOURS, p=[0.6, 0.3, 0.05, 0.05]))
+        if foreign_band > 0 and rng.random() < foreign_band:  # no draw at 0: older recipes' streams
+            size = int(rng.integers(1, 4))
+            band = "".join(_LETTERS[int(i)] for i in rng.integers(len(_LETTERS), size=size))
+            colour = "white" if rng.random() < 0.8 else "yellow"
     else:
         rows = 1 if rng.random() < 0.45 else 2
         info = grammar.random_plate(rng, rows=rows)
         text = info.text
         colour = info.colour if info.colour and rng.random() < 0.8 else str(rng.choice(COLOURS))
     shape: PlateShape | None = "car_square" if rows == 2 and rng.random() < 0.3 else None
+    if band and rows == 2:
+        shape = "car_square"  # European two-row plates are car plates with the band
     font = random_font(rng) if font_variety > 0 and rng.random() < font_variety else DEFAULT_FONT
     if glyph_variety > 0:  # no draw at 0: older recipes keep their random stream
         font = dataclasses.replace(font, alternates=random_alternates(rng, glyph_variety))
     if spread_rows > 0 and rng.random() < spread_rows:  # likewise no draw at 0
         font = dataclasses.replace(font, justify=float(rng.uniform(0.3, 1.0)))
-    plate = render_plate(text, rows, colour, rng, height_px=int(rng.integers(36, 72)), shape=shape, font=font)
+    plate = render_plate(
+        text, rows, colour, rng, height_px=int(rng.integers(36, 72)), shape=shape, font=font, band=band
+    )
     view = augment_plate(plate.image, rng, strength=float(rng.uniform(0.3, 1.0)))
     x0, y0 = view.corners.min(axis=0)
     x1, y1 = view.corners.max(axis=0)
@@ -676,6 +687,7 @@ def _render_chunk(
     loose: bool,
     glyph_variety: float,
     spread_rows: float,
+    foreign_band: float,
     rng: np.random.Generator,
     _first: int,
     n: int,
@@ -683,7 +695,9 @@ def _render_chunk(
     images = np.zeros((n, INPUT_H, INPUT_W), np.uint8)
     texts: list[str] = []
     for i in range(n):
-        images[i], text = synthetic_plate(rng, foreign_share, font_variety, loose, glyph_variety, spread_rows)
+        images[i], text = synthetic_plate(
+            rng, foreign_share, font_variety, loose, glyph_variety, spread_rows, foreign_band
+        )
         texts.append(text)
     return images, texts
 
@@ -697,9 +711,12 @@ def make_synthetic(
     loose: bool = False,
     glyph_variety: float = 0.0,
     spread_rows: float = 0.0,
+    foreign_band: float = 0.0,
 ) -> tuple[GreyBatch, list[str]]:
     """`n` synthetic crops at the input size (rendering is the slow part, so it is done once)."""
-    render = functools.partial(_render_chunk, foreign_share, font_variety, loose, glyph_variety, spread_rows)
+    render = functools.partial(
+        _render_chunk, foreign_share, font_variety, loose, glyph_variety, spread_rows, foreign_band
+    )
     parts = render_in_chunks(render, n, seed, SYNTH_CHUNK, workers)
     images = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, INPUT_H, INPUT_W), np.uint8)
     return images, [t for p in parts for t in p[1]]
@@ -845,6 +862,8 @@ class TrainConfig:
     glyph_variety: float = 0.0
     #: share of synthetic plates whose rows are spread across the plate (wide letter gaps)
     spread_rows: float = 0.0
+    #: share of the synthetic foreign plates drawn as European plates (blue band, country code)
+    foreign_band: float = 0.0
     #: decay of an exponential moving average of the weights, which is then what is evaluated, saved
     #: and exported (0: the weights themselves)
     ema: float = 0.0
@@ -1013,6 +1032,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         + ("-loose" if cfg.loose_framing else "")
         + (f"-glyph{cfg.glyph_variety}" if cfg.glyph_variety else "")
         + (f"-spread{cfg.spread_rows}" if cfg.spread_rows else "")
+        + (f"-band{cfg.foreign_band}" if cfg.foreign_band else "")
         + ".npz"
     )
     cache = (cfg.synthetic_cache or cfg.checkpoint) / cache_name
@@ -1030,6 +1050,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
             loose=cfg.loose_framing,
             glyph_variety=cfg.glyph_variety,
             spread_rows=cfg.spread_rows,
+            foreign_band=cfg.foreign_band,
         )
         np.savez(cache, images=synth_images, texts=np.array(synth_texts))
         log.info("rendered %d synthetic plates in %.0f s", cfg.synthetic, time.time() - t0)
@@ -1216,6 +1237,7 @@ _RECIPE_OPTIONS = (
     "loose_real",
     "glyph_variety",
     "spread_rows",
+    "foreign_band",
     "ema",
     "extra_share",
     "row_mix",
@@ -1446,6 +1468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--loose-real", "with --loose-framing, the share of real crops framed loosely (default: all)"),
         ("--glyph-variety", "chance that a synthetic plate draws each glyph that has another cut in it"),
         ("--spread-rows", "share of synthetic plates with their rows spread across the plate (0: none)"),
+        ("--foreign-band", "share of synthetic foreign plates drawn European, with a blue band (0: none)"),
         ("--ema", "decay of a moving average of the weights that is evaluated and shipped (0: off)"),
         ("--row-mix", "chance that a real two-row crop's lower row is swapped for another crop's (0: off)"),
         ("--low-res", "share of training crops seen as a small plate (32-96 px wide) and enlarged (0: off)"),

@@ -158,12 +158,16 @@ def render_plate(
     height_px: int = 64,
     shape: PlateShape | None = None,
     font: FontStyle = DEFAULT_FONT,
+    band: str = "",
 ) -> RenderedPlate:
     """Render the plate printed with `text` (rows separated by ``"\\n"``), `height_px` pixels tall.
 
     `shape` picks the plate format (default: long car plate for one row, motorbike plate for two);
     `rng` varies the ground tint, wear and embossing slightly, so the same seed gives the same image;
-    `font` sets the cut of the typeface (see :func:`random_font`).
+    `font` sets the cut of the typeface (see :func:`random_font`). A `band` (a country code of one to
+    three letters) draws a European-style plate: a blue strip on the left with a ring of stars and the
+    code, which is not part of the plate's text, and the text set in the room to its right (car
+    plates only; Vietnamese plates have no band, foreign ones often do).
     """
     if colour not in _GROUND:
         raise ValueError(f"unknown plate colour {colour!r}; expected one of {', '.join(COLOURS)}")
@@ -172,6 +176,8 @@ def render_plate(
         raise ValueError(f"unknown plate shape {shape!r}; expected one of {', '.join(SHAPES)}")
     if (shape == "car_long" and rows != 1) or (shape != "car_long" and rows != 2):
         raise ValueError(f"a {shape} plate has {1 if shape == 'car_long' else 2} row(s), not {rows}")
+    if band and (shape == "motorbike" or not (band.isalpha() and band.isupper() and len(band) <= 3)):
+        raise ValueError(f"a band takes 1-3 capital letters on a car plate, not {band!r} on a {shape} plate")
     lines = split_rows(text, rows)
     if not supported(text):
         raise ValueError(f"plate text {text!r} has characters without a glyph")
@@ -204,7 +210,8 @@ def render_plate(
     char_h = layout.char_h * H
     block = char_h * rows + layout.row_gap * H * (rows - 1)
     y = (H - block) / 2 + 0.01 * H
-    avail_w = W * (1 - 2 * layout.margin_x)
+    band_w = round(_BAND_W[shape] * W) if band else 0
+    avail_w = (W - band_w) * (1 - 2 * layout.margin_x)
     glyphs: list[GlyphLabel] = []
     for row, line in enumerate(lines):
         tm = render_text(
@@ -227,7 +234,7 @@ def render_plate(
             th, tw = tm.mask.shape
             out_w = max(1, round(tw * fit))
         row_mask = cv2.resize(tm.mask, (out_w, th), interpolation=cv2.INTER_AREA) if fit != 1 else tm.mask
-        x0 = round((W - out_w) / 2)
+        x0 = round(band_w + (W - band_w - out_w) / 2)
         y0 = round(y)
         region = ink_mask[y0 : y0 + th, x0 : x0 + out_w]
         np.maximum(region, row_mask[: region.shape[0], : region.shape[1]], out=region)
@@ -248,6 +255,8 @@ def render_plate(
     cover = (m * wear)[:, :, None]
     img = np.asarray(img * (1.0 - cover) + ink * cover, np.float32)
 
+    if band:
+        _band(img, band, band_w, inset + border_t, rng)
     _screws(img, shape, mm, rng)
 
     out = cv2.resize(np.clip(img, 0, 255), (W // ss, H // ss), interpolation=cv2.INTER_AREA)
@@ -260,6 +269,37 @@ def render_plate(
         char_height=round(char_h) / H,
         glyphs=tuple(glyphs),
     )
+
+
+#: width of a European band as a share of the plate's width (about 45 mm on a 520 mm plate)
+_BAND_W: dict[str, float] = {"car_long": 0.085, "car_square": 0.13}
+
+
+def _band(
+    img: npt.NDArray[np.float32], code: str, width: int, inset: float, rng: np.random.Generator
+) -> None:
+    """A European plate's blue strip at the left edge, inside the border: a ring of twelve yellow
+    stars above the country `code` in white."""
+    H = img.shape[0]
+    x1, y1, y2 = round(inset), round(inset), round(H - 1 - inset)
+    blue = np.array((150, 60, 10), np.float32) + rng.normal(0.0, 8.0, 3).astype(np.float32)
+    img[y1:y2, x1:width] = blue
+    cx, cy = (x1 + width) / 2, y1 + 0.3 * (y2 - y1)
+    ring, star = 0.3 * (width - x1), max(1, round(0.045 * (width - x1)))
+    for k in range(12):
+        a = 2 * np.pi * k / 12
+        centre = (round(cx + ring * np.cos(a)), round(cy + ring * np.sin(a)))
+        cv2.circle(img, centre, star, (20, 200, 245), -1, cv2.LINE_AA)
+    tm = render_text(code, max(4, round(0.28 * (y2 - y1))))
+    th, tw = tm.mask.shape
+    fit = min(1.0, 0.75 * (width - x1) / tw)
+    size = (max(1, round(tw * fit)), max(1, round(th * fit)))
+    mask = cv2.resize(tm.mask, size, interpolation=cv2.INTER_AREA)
+    mh, mw = mask.shape
+    top, left = round(y1 + 0.62 * (y2 - y1)), round(cx - mw / 2)
+    region = img[top : top + mh, left : left + mw]
+    cover = (mask[: region.shape[0], : region.shape[1]].astype(np.float32) / 255.0)[:, :, None]
+    region[:] = region * (1.0 - cover) + 235.0 * cover
 
 
 def _rounded_rect(mask: Image, x1: float, x2: float, y2: float, t: float, r: float) -> None:

@@ -719,6 +719,12 @@ def test_synthetic_font_variety_and_loose_framing_are_reproducible_and_change_th
     spread, _ = make_synthetic(8, 1, spread_rows=1.0)
     assert np.array_equal(spread, make_synthetic(8, 1, spread_rows=1.0, workers=2)[0])
     assert not np.array_equal(plain, spread)
+    # and European foreign plates: none drawn at 0, reproducible, same share of foreign texts
+    assert np.array_equal(plain, make_synthetic(8, 1, foreign_band=0.0)[0])
+    banded, banded_texts = make_synthetic(8, 1, foreign_share=1.0, foreign_band=1.0)
+    again, again_texts = make_synthetic(8, 1, foreign_share=1.0, foreign_band=1.0, workers=2)
+    assert np.array_equal(banded, again) and banded_texts == again_texts
+    assert not np.array_equal(make_synthetic(8, 1, foreign_share=1.0)[0], banded)
 
 
 def test_loose_real_share_frames_that_share_of_real_crops_loosely() -> None:

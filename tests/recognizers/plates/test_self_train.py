@@ -269,3 +269,8 @@ def test_the_recipe_and_card_name_the_extra_crops_and_how_hand_read_ones_are_mad
     assert "--extra-crops" not in train_reader._recipe(train_reader.TrainConfig())
     assert train_reader._extra_line({"data": {}}) == ""
     assert train_reader._extra_line({"data": {"extra": text}}).startswith("- Extra crops, in every stage: 2")
+
+
+def test_the_recipe_names_european_foreign_plates_only_when_drawn() -> None:
+    assert "--foreign-band 0.5" in train_reader._recipe(train_reader.TrainConfig(foreign_band=0.5))
+    assert "--foreign-band" not in train_reader._recipe(train_reader.TrainConfig())

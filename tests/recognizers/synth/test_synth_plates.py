@@ -95,6 +95,34 @@ def test_bad_plate_requests_raise(
         render_plate(text, rows, colour, _rng(), shape=shape)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("text", "rows", "shape"), [("1BA 1114", 1, "car_long"), ("ZG\n8894-AB", 2, "car_square")]
+)
+def test_european_band_is_blue_at_the_left_and_the_text_moves_right_of_it(
+    text: str, rows: int, shape: str
+) -> None:
+    plain = render_plate(text, rows, "white", _rng(2), height_px=64, shape=shape)  # type: ignore[arg-type]
+    eu = render_plate(text, rows, "white", _rng(2), height_px=64, shape=shape, band="CZ")  # type: ignore[arg-type]
+    assert eu.image.shape == plain.image.shape and eu.text == plain.text  # the code is not the plate's text
+    h, w = eu.image.shape[:2]
+    band = eu.image[h // 4 : h // 2, int(0.02 * w) + 3 : int(0.06 * w)].reshape(-1, 3).mean(axis=0)
+    assert band[0] > 100 and band[2] < 60  # blue (BGR)
+    first_plain = min(g.box[0] for g in plain.glyphs)
+    first_eu = min(g.box[0] for g in eu.glyphs)
+    assert first_eu > first_plain and first_eu > 0.09 * w
+    assert max(g.box[2] for g in eu.glyphs) < w
+    # the glyph labels are the plate's text only, not the band's code
+    assert [g.char for g in eu.glyphs] == [g.char for g in plain.glyphs]
+
+
+@pytest.mark.parametrize(("band", "shape"), [("cz", "car_long"), ("CZE1", "car_long"), ("CZ", "motorbike")])
+def test_bad_bands_raise(band: str, shape: str) -> None:
+    rows = 2 if shape == "motorbike" else 1
+    text = "29-B1\n123.45" if rows == 2 else "1BA 1114"
+    with pytest.raises(ValueError, match="band"):
+        render_plate(text, rows, "white", _rng(), shape=shape, band=band)  # type: ignore[arg-type]
+
+
 def _ink_columns(image: np.ndarray) -> tuple[int, float]:
     """Width of the text block (columns holding dark ink, border excluded) and the ink share."""
     luma = image.astype(np.float32).mean(axis=2)
