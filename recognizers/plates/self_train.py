@@ -187,7 +187,7 @@ def stage2_config(cfg: TrainConfig, stage1: TrainConfig, crops_dir: Path) -> Tra
         cfg,
         checkpoint=cfg.checkpoint / "stage2",
         init=stage1.checkpoint / "last.pt",
-        extra_crops=(*cfg.extra_crops, crops_dir),
+        extra_crops=(*cfg.extra_crops, *cfg.self_train_extra_crops, crops_dir),
         steps=cfg.self_train_steps,
         lr=cfg.self_train_lr,
         loose_real=cfg.loose_real if cfg.self_train_loose_real is None else cfg.self_train_loose_real,

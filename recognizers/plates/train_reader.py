@@ -907,6 +907,8 @@ class TrainConfig:
     self_train_labeller: Path | None = None
     #: `loose_real` of stage 2 (None: the same as stage 1's)
     self_train_loose_real: float | None = None
+    #: more labelled crop folders trained on in stage 2 only (stage 1 as without them)
+    self_train_extra_crops: tuple[Path, ...] = ()
     #: folder of the rendered synthetic plates' cache (default: `checkpoint`)
     synthetic_cache: Path | None = None
     #: publish the model quantised to int8 (:mod:`.quantize`; the float export is kept in `checkpoint`)
@@ -1203,7 +1205,12 @@ def publish(
             "synthetic": f"{cfg.synthetic} plates from matthan.recognizers.synth"
             + (f", {cfg.font_variety:.0%} in random cuts of the typeface" if cfg.font_variety else "")
             + (f", {cfg.spread_rows:.0%} with rows spread across the plate" if cfg.spread_rows else ""),
-            **({"extra": _extra_text(cfg)} if cfg.extra_crops else {}),
+            **({"extra": _extra_text(cfg.extra_crops)} if cfg.extra_crops else {}),
+            **(
+                {"extra_self_train": _extra_text(cfg.self_train_extra_crops)}
+                if cfg.self_train is not None and cfg.self_train_extra_crops
+                else {}
+            ),
             **(
                 {
                     "self_training": f"{scene_crops} plates of the vn-plate-scenes train split (Roboflow "
@@ -1303,13 +1310,17 @@ def _recipe(cfg: TrainConfig) -> str:
             parts.append(f"--self-train-loose-real {cfg.self_train_loose_real}")
         if cfg.self_train_labeller is not None:
             parts.append(f"--self-train-labeller {_shown(cfg.self_train_labeller)}")
+        if cfg.self_train_extra_crops:
+            parts.append(
+                "--self-train-extra-crops " + " ".join(_shown(d) for d in cfg.self_train_extra_crops)
+            )
     return " ".join(parts)
 
 
-def _extra_text(cfg: TrainConfig) -> str:
-    """What the `--extra-crops` folders hold, for the card: hand-read scene plates say how they are made."""
+def _extra_text(folders: Sequence[Path]) -> str:
+    """What extra crop `folders` hold, for the card: hand-read scene plates say how they are made."""
     parts = []
-    for folder in cfg.extra_crops:
+    for folder in folders:
         crops = load_extra_crops(folder)
         hand = [c for c in crops if c.family.startswith("scene-hand-")]
         text = f"{len(crops)} crops in `{_shown(folder)}`"
@@ -1351,8 +1362,10 @@ def _quantisation_text(meta: dict[str, Any]) -> str:
 
 
 def _extra_line(meta: dict[str, Any]) -> str:
-    extra = meta["data"].get("extra")
-    return f"- Extra crops, in every stage: {extra}.\n" if extra else ""
+    extra, later = meta["data"].get("extra"), meta["data"].get("extra_self_train")
+    return (f"- Extra crops, in every stage: {extra}.\n" if extra else "") + (
+        f"- Extra crops, in the self-training stage only: {later}.\n" if later else ""
+    )
 
 
 def _self_training_text(meta: dict[str, Any]) -> str:
@@ -1507,6 +1520,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=list(cfg.extra_crops),
         help="more crop folders (labels.csv + images/) to train on, none held out",
     )
+    parser.add_argument(
+        "--self-train-extra-crops",
+        type=Path,
+        nargs="*",
+        default=list(cfg.self_train_extra_crops),
+        help="more crop folders to train on in the self-training stage only (stage 1 as without them)",
+    )
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning)")
     parser.add_argument("--eval-every", type=int, default=cfg.eval_every)
     parser.add_argument(
@@ -1544,6 +1564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     publish_only = args.publish_only
     options = {k: v for k, v in vars(args).items() if k != "publish_only"}
     options["extra_crops"] = tuple(options["extra_crops"])
+    options["self_train_extra_crops"] = tuple(options["self_train_extra_crops"])
     cfg = TrainConfig(**options)
     if publish_only:
         republish(cfg)

@@ -263,7 +263,7 @@ def test_the_recipe_and_card_name_the_extra_crops_and_how_hand_read_ones_are_mad
     cfg = train_reader.TrainConfig(extra_crops=(folder,))
     shown = train_reader._shown(folder)  # relative to the repository, where the recipe is run
     assert f"--extra-crops {shown}" in train_reader._recipe(cfg)
-    text = train_reader._extra_text(cfg)
+    text = train_reader._extra_text(cfg.extra_crops)
     assert text.startswith("2 crops in") and "1 plates of the vn-plate-scenes train split" in text
     assert f"matthan.recognizers.plates.hand_crops --out {shown}" in text
     assert "--extra-crops" not in train_reader._recipe(train_reader.TrainConfig())
@@ -274,3 +274,23 @@ def test_the_recipe_and_card_name_the_extra_crops_and_how_hand_read_ones_are_mad
 def test_the_recipe_names_european_foreign_plates_only_when_drawn() -> None:
     assert "--foreign-band 0.5" in train_reader._recipe(train_reader.TrainConfig(foreign_band=0.5))
     assert "--foreign-band" not in train_reader._recipe(train_reader.TrainConfig())
+
+
+def test_self_training_extra_crops_join_stage_2_only(tmp_path: Path) -> None:
+    hand = tmp_path / "hand-crops"
+    cfg = train_reader.TrainConfig(
+        checkpoint=tmp_path, self_train=tmp_path / "scenes", self_train_extra_crops=(hand,)
+    )
+    stage1 = dataclasses.replace(cfg, checkpoint=tmp_path / "stage1", self_train=None)
+    # stage 1 is recorded as a run without them (so an earlier stage 1 of the same recipe is reused)
+    assert self_train._settings(stage1) == self_train._settings(
+        dataclasses.replace(stage1, self_train_extra_crops=())
+    )
+    assert stage1.extra_crops == ()
+    stage2 = self_train.stage2_config(cfg, stage1, tmp_path / "scene-crops")
+    assert stage2.extra_crops == (hand, tmp_path / "scene-crops")
+    recipe = train_reader._recipe(cfg)
+    assert f"--self-train-extra-crops {train_reader._shown(hand)}" in recipe
+    assert "--extra-crops" not in recipe.replace("--self-train-extra-crops", "")
+    line = train_reader._extra_line({"data": {"extra_self_train": "520 crops"}})
+    assert line == "- Extra crops, in the self-training stage only: 520 crops.\n"
