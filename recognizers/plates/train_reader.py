@@ -1523,20 +1523,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-publish", dest="publish", action="store_false", help="export only, measure later"
     )
     parser.add_argument("--checkpoint", type=Path, default=cfg.checkpoint)
-    parser.add_argument(
-        "--extra-crops",
-        type=Path,
-        nargs="*",
-        default=list(cfg.extra_crops),
-        help="more crop folders (labels.csv + images/) to train on, none held out",
-    )
-    parser.add_argument(
-        "--self-train-extra-crops",
-        type=Path,
-        nargs="*",
-        default=list(cfg.self_train_extra_crops),
-        help="more crop folders to train on in the self-training stage only (stage 1 as without them)",
-    )
+    folder_options = {
+        "extra_crops": "more crop folders (labels.csv + images/) to train on, none held out",
+        "self_train_extra_crops": "more crop folders to train on in the self-training stage only",
+    }
+    for field, text in folder_options.items():
+        flag = "--" + field.replace("_", "-")
+        parser.add_argument(flag, type=Path, nargs="*", default=list(getattr(cfg, field)), help=text)
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning)")
     parser.add_argument("--eval-every", type=int, default=cfg.eval_every)
     parser.add_argument(
@@ -1573,8 +1566,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     publish_only = args.publish_only
     options = {k: v for k, v in vars(args).items() if k != "publish_only"}
-    options["extra_crops"] = tuple(options["extra_crops"])
-    options["self_train_extra_crops"] = tuple(options["self_train_extra_crops"])
+    for field in folder_options:
+        options[field] = tuple(options[field])
     cfg = TrainConfig(**options)
     if publish_only:
         republish(cfg)
