@@ -719,7 +719,7 @@ def test_synthetic_font_variety_and_loose_framing_are_reproducible_and_change_th
     spread, _ = make_synthetic(8, 1, spread_rows=1.0)
     assert np.array_equal(spread, make_synthetic(8, 1, spread_rows=1.0, workers=2)[0])
     assert not np.array_equal(plain, spread)
-    # and European foreign plates: none drawn at 0, reproducible, same share of foreign texts
+    # and European foreign plates: none drawn at 0, reproducible, different plates when drawn
     assert np.array_equal(plain, make_synthetic(8, 1, foreign_band=0.0)[0])
     banded, banded_texts = make_synthetic(8, 1, foreign_share=1.0, foreign_band=1.0)
     again, again_texts = make_synthetic(8, 1, foreign_share=1.0, foreign_band=1.0, workers=2)
