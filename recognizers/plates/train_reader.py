@@ -701,22 +701,13 @@ SYNTH_CHUNK = 1000
 
 
 def _render_chunk(
-    foreign_share: float,
-    font_variety: float,
-    loose: bool,
-    glyph_variety: float,
-    spread_rows: float,
-    foreign_band: float,
-    rng: np.random.Generator,
-    _first: int,
-    n: int,
+    style: dict[str, Any], rng: np.random.Generator, _first: int, n: int
 ) -> tuple[GreyBatch, list[str]]:
+    """`n` plates from :func:`synthetic_plate` with the keyword arguments `style`."""
     images = np.zeros((n, INPUT_H, INPUT_W), np.uint8)
     texts: list[str] = []
     for i in range(n):
-        images[i], text = synthetic_plate(
-            rng, foreign_share, font_variety, loose, glyph_variety, spread_rows, foreign_band
-        )
+        images[i], text = synthetic_plate(rng, **style)
         texts.append(text)
     return images, texts
 
@@ -733,9 +724,15 @@ def make_synthetic(
     foreign_band: float = 0.0,
 ) -> tuple[GreyBatch, list[str]]:
     """`n` synthetic crops at the input size (rendering is the slow part, so it is done once)."""
-    render = functools.partial(
-        _render_chunk, foreign_share, font_variety, loose, glyph_variety, spread_rows, foreign_band
-    )
+    style = {
+        "foreign_share": foreign_share,
+        "font_variety": font_variety,
+        "loose": loose,
+        "glyph_variety": glyph_variety,
+        "spread_rows": spread_rows,
+        "foreign_band": foreign_band,
+    }
+    render = functools.partial(_render_chunk, style)
     parts = render_in_chunks(render, n, seed, SYNTH_CHUNK, workers)
     images = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, INPUT_H, INPUT_W), np.uint8)
     return images, [t for p in parts for t in p[1]]
