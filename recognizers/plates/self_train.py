@@ -43,12 +43,12 @@ from matthan.recognizers.plates.train_reader import (
     _torch,
     build_model,
     count_scene_plates,
+    count_trained,
     export_onnx,
     load_crops,
     publish,
     save_crop,
     train,
-    trainable,
     write_crop_labels,
 )
 
@@ -132,13 +132,19 @@ _LATER_SETTINGS: dict[str, Any] = {
     "low_res": 0.0,
     "box_tilt": 0.0,
     "foreign_band": 0.0,
+    "train_foreign": (),
 }
+
+
+def _recorded(value: Any) -> Any:
+    """A setting as a stage's record holds it (paths and tuples as text)."""
+    return str(value) if isinstance(value, Path | tuple) else value
 
 
 def _settings(cfg: TrainConfig) -> dict[str, Any]:
     """What decides a stage's outcome: its settings and the very weights it starts from."""
     settings = {
-        k: str(v) if isinstance(v, Path | tuple) else v
+        k: _recorded(v)
         for k, v in dataclasses.asdict(cfg).items()
         if k not in ("threads", "workers", "device", "publish", "out", "eval_every")
         and not k.startswith("self_train")  # a stage's settings are its own, not the next stage's
@@ -146,7 +152,7 @@ def _settings(cfg: TrainConfig) -> dict[str, Any]:
     if not cfg.extra_crops:
         settings["extra_share"] = None  # no extra crops to draw: the share changes nothing
     for key, default in _LATER_SETTINGS.items():
-        if settings[key] == default:
+        if settings[key] == _recorded(default):
             del settings[key]  # a setting added after a run, left at its default, keeps that run's record
     if cfg.init is not None:
         settings["init_sha256"] = sha256_of(cfg.init)
@@ -249,6 +255,6 @@ def run(cfg: TrainConfig) -> Path:
     minutes = (time.time() - started) / 60
     (root / "history.json").write_text(json.dumps(history, indent=1))
     if cfg.publish:
-        n_train = sum(trainable(c) for c in load_crops(cfg.crops))
+        n_train = count_trained(load_crops(cfg.crops), cfg)
         publish(cfg, onnx_path, minutes, n_train, history, scene_crops=count_scene_plates(crops_dir))
     return onnx_path

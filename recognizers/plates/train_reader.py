@@ -402,6 +402,27 @@ def trainable(crop: LabelledCrop) -> bool:
     return crop.split == "train" and grammar.parse(crop.text, rows=crop.rows) is not None
 
 
+def foreign_trained(crops: Sequence[LabelledCrop], families: Sequence[str]) -> list[LabelledCrop]:
+    """The foreign crops of `families`, to train on as labelled (`TrainConfig.train_foreign`); an
+    unknown family raises ValueError naming the ones there are."""
+    known = sorted({c.family for c in crops if c.split == "foreign"})
+    unknown = sorted(set(families) - set(known))
+    if unknown:
+        raise ValueError(f"no foreign crops of the family {', '.join(unknown)}: there are {', '.join(known)}")
+    return [c for c in crops if c.split == "foreign" and c.family in families]
+
+
+def count_trained(crops: Sequence[LabelledCrop], cfg: TrainConfig) -> int:
+    """How many of the labelled `crops` `cfg` trains on: the Vietnamese training crops and the foreign
+    ones of `cfg.train_foreign`."""
+    return sum(trainable(c) for c in crops) + len(foreign_trained(crops, cfg.train_foreign))
+
+
+def never_trained_foreign(crops: Sequence[LabelledCrop], cfg: TrainConfig) -> list[LabelledCrop]:
+    """The foreign crops `cfg` does not train on: the test that foreign plates stay foreign."""
+    return [c for c in crops if c.split == "foreign" and c.family not in cfg.train_foreign]
+
+
 # ---------------------------------------------------------------- images
 
 
@@ -902,6 +923,9 @@ class TrainConfig:
     extra_crops: tuple[Path, ...] = ()
     #: share of the real crops in a batch drawn from `extra_crops` (None: in proportion to their number)
     extra_share: float | None = None
+    #: foreign crop families (the labels' `family`, e.g. ``PlateBaza``) trained on, read as labelled;
+    #: the foreign crops of the other families stay the never-trained-on test
+    train_foreign: tuple[str, ...] = ()
     #: start from these weights (a checkpoint's .pt) instead of random ones: fine-tuning
     init: Path | None = None
     #: the scenes dataset: self-train on its train split's plates (see `self_train`)
@@ -1018,13 +1042,15 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
     cfg.checkpoint.mkdir(parents=True, exist_ok=True)
 
     crops = load_crops(cfg.crops)
-    train_crops = [c for c in crops if trainable(c)]
+    foreign_train = foreign_trained(crops, cfg.train_foreign)
+    train_crops = [c for c in crops if trainable(c)] + foreign_train
     val_crops = [c for c in crops if c.split == "val"]
     log.info(
-        "real crops: %d train, %d validation, %d foreign (never trained on)",
+        "real crops: %d train (%d of them foreign), %d validation, %d foreign (never trained on)",
         len(train_crops),
+        len(foreign_train),
         len(val_crops),
-        sum(c.split == "foreign" for c in crops),
+        len(never_trained_foreign(crops, cfg)),
     )
     real_images = load_real_images(cfg.crops, train_crops)
     real_targets = [row_targets(c.text, c.rows) for c in train_crops]
@@ -1182,7 +1208,7 @@ def publish(
 
     crops = load_crops(cfg.crops)
     val = [c for c in crops if c.split == "val"]
-    foreign = [c for c in crops if c.split == "foreign"]
+    foreign = never_trained_foreign(crops, cfg)
     quantisation = _quantise(cfg, onnx_path, crops, val) if cfg.int8 else None
     reader = PlateReader(onnx_path)
     val_summary = evaluate_reader(reader, cfg.crops / "images", label_rows(val))
@@ -1208,7 +1234,8 @@ def publish(
         "recipe": _recipe(cfg),
         "data": {
             "real": "github vitocolerole/label_plate_number (no licence stated; research use), "
-            f"{n_train} crops after label fixes, validation held out by name hash (1 in {HOLDOUT_MOD})",
+            f"{n_train} crops after label fixes, validation held out by name hash (1 in {HOLDOUT_MOD})"
+            + _foreign_trained_text(crops, cfg),
             "synthetic": f"{cfg.synthetic} plates from matthan.recognizers.synth"
             + (f", {cfg.font_variety:.0%} in random cuts of the typeface" if cfg.font_variety else "")
             + (f", {cfg.spread_rows:.0%} with rows spread across the plate" if cfg.spread_rows else ""),
@@ -1307,6 +1334,8 @@ def _recipe(cfg: TrainConfig) -> str:
             parts.append(flag if value is True else f"{flag} {value}")
     if cfg.extra_crops:
         parts.append("--extra-crops " + " ".join(_shown(d) for d in cfg.extra_crops))
+    if cfg.train_foreign:
+        parts.append("--train-foreign " + " ".join(cfg.train_foreign))
     if cfg.self_train is not None:
         parts.append(f"--self-train {_shown(cfg.self_train)}")
         for field in ("self_train_steps", "self_train_lr", "self_train_min_conf"):
@@ -1322,6 +1351,31 @@ def _recipe(cfg: TrainConfig) -> str:
                 "--self-train-extra-crops " + " ".join(_shown(d) for d in cfg.self_train_extra_crops)
             )
     return " ".join(parts)
+
+
+#: what the foreign crop families of vn-plate-crops are
+_FOREIGN_FAMILIES = {"PlateBaza": "Croatian", "iwt": "Czech"}
+
+
+def _foreign_trained_text(crops: Sequence[LabelledCrop], cfg: TrainConfig) -> str:
+    """The part of the card's real-data line on foreign crops trained on (`train_foreign`)."""
+    if not cfg.train_foreign:
+        return ""
+    n = len(foreign_trained(crops, cfg.train_foreign))
+    names = ", ".join(f"`{f}`" for f in cfg.train_foreign)
+    return f"; {n} of them foreign ({names}), read as labelled"
+
+
+def _foreign_families(meta: dict[str, Any]) -> str:
+    trained = re.findall(r"`(\w+)`", meta["data"]["real"].partition("foreign (")[2].partition(")")[0])
+    return ", ".join(name for family, name in _FOREIGN_FAMILIES.items() if family not in trained)
+
+
+def _foreign_test_text(meta: dict[str, Any]) -> str:
+    """The card's sentence on which foreign crops are trained on."""
+    if "foreign (" not in meta["data"]["real"]:
+        return "Czech and Croatian crops are never trained on."
+    return f"Foreign crops other than those named are never trained on ({_foreign_families(meta)})."
 
 
 def _extra_text(folders: Sequence[Path]) -> str:
@@ -1438,7 +1492,7 @@ accepts, or the raw reading flagged `format: unknown`.
 
 ## Data
 - Real crops: {meta["data"]["real"]}. Labels are noisy; this project's corrections are in
-  `recognizers/plates/label_fixes.csv`. Czech and Croatian crops are never trained on.
+  `recognizers/plates/label_fixes.csv`. {_foreign_test_text(meta)}
 - Synthetic: {meta["data"]["synthetic"]} (rendered plates, white/yellow/blue/red grounds, perspective,
   blur, low light, infrared-like grey, dirt, noise, JPEG).
 {_extra_line(meta)}
@@ -1455,10 +1509,10 @@ latency p50 {val["latency_ms_p50"]:.3f} ms, p95 {val["latency_ms_p95"]:.3f} ms.
 
 {table(val, "by_layout")}
 
-Foreign crops (Czech, Croatian; n = {foreign["n"]}): share read as a Vietnamese-format plate
-{foreign.get("vn_format_rate", float("nan")):.4f} (must be 0). Measured through `PlateReader`, whose colour
-checks are part of reading: a one-row reading of a crop that carries a European plate's blue band
-(`reader.has_eu_band`) is reported as read, format unknown.
+Foreign crops never trained on ({_foreign_families(meta)}; n = {foreign["n"]}): share read as a
+Vietnamese-format plate {foreign.get("vn_format_rate", float("nan")):.4f} (must be 0). Measured through
+`PlateReader`, whose colour checks are part of reading: a one-row reading of a crop that carries a
+European plate's blue band (`reader.has_eu_band`) is reported as read, format unknown.
 
 ## Tried and not shipped
 {NOT_SHIPPED}
@@ -1527,6 +1581,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for field, text in folder_options.items():
         flag = "--" + field.replace("_", "-")
         parser.add_argument(flag, type=Path, nargs="*", default=list(getattr(cfg, field)), help=text)
+    parser.add_argument(
+        "--train-foreign",
+        nargs="*",
+        metavar="FAMILY",
+        default=list(cfg.train_foreign),
+        help="foreign crop families to train on as labelled (e.g. PlateBaza); the others stay the test",
+    )
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning)")
     parser.add_argument("--eval-every", type=int, default=cfg.eval_every)
     parser.add_argument(
@@ -1563,7 +1624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     publish_only = args.publish_only
     options = {k: v for k, v in vars(args).items() if k != "publish_only"}
-    for field in folder_options:
+    for field in (*folder_options, "train_foreign"):
         options[field] = tuple(options[field])
     cfg = TrainConfig(**options)
     if publish_only:
@@ -1583,7 +1644,7 @@ def republish(cfg: TrainConfig) -> None:
     manifest = json.loads((cfg.out / "manifest.json").read_text())["models"][MODEL_NAME]
     history_file = cfg.checkpoint / "history.json"
     history = json.loads(history_file.read_text()) if history_file.is_file() else []
-    n_train = sum(trainable(c) for c in load_crops(cfg.crops))
+    n_train = count_trained(load_crops(cfg.crops), cfg)
     scene_crops = cfg.checkpoint / "scene-crops"
     if not cfg.self_train:
         n_scene = 0

@@ -627,6 +627,9 @@ def test_training_smoke_exports_a_model_the_reader_runs(
         cv2.imwrite(str(crops / "images" / f"xemay{i}.jpg"), _render(plate.text, plate.rows, seed=i))
         layout = "two-line" if plate.rows == 2 else "one-line"
         lines.append(f'xemay{i}.jpg,"{plate.text}",{plate.rows},{layout},xemay,VN,grammar-ok')
+    for i, text in enumerate(("ZG 1234-AB", "ST 567-CD")):  # Croatian: foreign, never trained on unless named
+        cv2.imwrite(str(crops / "images" / f"baza{i}.jpg"), _render(text, 1, seed=20 + i))
+        lines.append(f'baza{i}.jpg,"{text}",1,one-line,PlateBaza,HR,foreign')
     (crops / "labels.csv").write_text("\n".join(lines) + "\n")
     out, ckpt = tmp_path / "models", tmp_path / "ckpt"
     args = [
@@ -652,7 +655,12 @@ def test_training_smoke_exports_a_model_the_reader_runs(
         "--widths",
         "8,8,16,16,16",
     ]
-    assert train_reader.main(args) == 0
+    with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.train_reader"):
+        assert train_reader.main(args) == 0
+    assert (
+        "real crops: 8 train (0 of them foreign), 4 validation, 2 foreign (never trained on)" in caplog.text
+    )
+    caplog.clear()
     assert no_network == []
     history = json.loads((ckpt / "history.json").read_text())
     assert [h["step"] for h in history] == [3]
@@ -683,7 +691,7 @@ def test_training_smoke_exports_a_model_the_reader_runs(
     # moving average of the weights as the model evaluated and shipped, and two-row crops' rows mixed
     tuned = tmp_path / "tuned"
     more = ["--init", str(ckpt / "last.pt"), "--extra-crops", str(crops), "--font-variety", "0.5"]
-    more += ["--ema", "0.9", "--row-mix", "0.5"]
+    more += ["--ema", "0.9", "--row-mix", "0.5", "--train-foreign", "PlateBaza"]
     with caplog.at_level(logging.INFO, logger="matthan.recognizers.plates.train_reader"):
         assert train_reader.main([*args[:3], str(tuned), *args[4:], *more]) == 0
     assert sorted(p.name for p in ckpt.glob("synthetic-*.npz")) == [
@@ -691,6 +699,9 @@ def test_training_smoke_exports_a_model_the_reader_runs(
         "synthetic-v2-20-0-0.4.npz",
     ]
     assert f"extra crops: 12 from {crops}" in caplog.text
+    assert (
+        "real crops: 10 train (2 of them foreign), 4 validation, 0 foreign (never trained on)" in caplog.text
+    )
     assert f"starting from {ckpt / 'last.pt'}" in caplog.text
     assert PlateReader(tuned / MODEL_NAME / train_reader.VERSION / "model.onnx").read(
         _render("51F-356.13", 1)

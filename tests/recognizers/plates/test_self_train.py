@@ -276,6 +276,56 @@ def test_the_recipe_names_european_foreign_plates_only_when_drawn() -> None:
     assert "--foreign-band" not in train_reader._recipe(train_reader.TrainConfig())
 
 
+def _foreign_crops(root: Path) -> list[train_reader.LabelledCrop]:
+    (root / "images").mkdir(parents=True)
+    rows = [
+        "image,text,rows,layout,family,country",
+        "vn.jpg,30A-123.45,1,one-line,CarLongPlate,VN",
+        "hr.jpg,ZG 1234-AB,1,one-line,PlateBaza,HR",
+        "cz.jpg,1BA 1114,1,one-line,iwt,CZ",
+    ]
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return train_reader.load_crops(root, fixes={})
+
+
+def test_foreign_families_are_trained_on_only_when_named(tmp_path: Path) -> None:
+    crops = _foreign_crops(tmp_path)
+    vn = [c for c in crops if train_reader.trainable(c)]
+    assert [c.image for c in vn] == ["vn.jpg"]  # vn.jpg is outside the validation hash
+    cfg = train_reader.TrainConfig(train_foreign=("PlateBaza",))
+    assert [c.image for c in train_reader.foreign_trained(crops, cfg.train_foreign)] == ["hr.jpg"]
+    assert [c.image for c in train_reader.never_trained_foreign(crops, cfg)] == ["cz.jpg"]
+    assert train_reader.count_trained(crops, cfg) == 2
+    plain = train_reader.TrainConfig()
+    assert train_reader.foreign_trained(crops, plain.train_foreign) == []
+    assert [c.image for c in train_reader.never_trained_foreign(crops, plain)] == ["hr.jpg", "cz.jpg"]
+    assert train_reader.count_trained(crops, plain) == 1
+    with pytest.raises(ValueError, match="family Nope: there are PlateBaza, iwt"):
+        train_reader.foreign_trained(crops, ("Nope",))
+
+
+def test_foreign_families_trained_on_are_in_the_recipe_record_and_card(tmp_path: Path) -> None:
+    crops = _foreign_crops(tmp_path)
+    cfg = train_reader.TrainConfig(train_foreign=("PlateBaza",))
+    assert train_reader._recipe(cfg).endswith("--train-foreign PlateBaza")
+    assert "--train-foreign" not in train_reader._recipe(train_reader.TrainConfig())
+    # a stage's record changes with them (no earlier stage is reused), and not without them
+    assert self_train._settings(cfg) == {
+        **self_train._settings(train_reader.TrainConfig()),
+        "train_foreign": "('PlateBaza',)",
+    }
+    real = "1 crops" + train_reader._foreign_trained_text(crops, cfg)
+    assert real == "1 crops; 1 of them foreign (`PlateBaza`), read as labelled"
+    meta = {"data": {"real": real}}
+    assert train_reader._foreign_families(meta) == "Czech"
+    assert "other than those named are never trained on (Czech)" in train_reader._foreign_test_text(meta)
+    plain = {
+        "data": {"real": "1 crops" + train_reader._foreign_trained_text(crops, train_reader.TrainConfig())}
+    }
+    assert train_reader._foreign_families(plain) == "Croatian, Czech"
+    assert train_reader._foreign_test_text(plain) == "Czech and Croatian crops are never trained on."
+
+
 def test_self_training_extra_crops_join_stage_2_only(tmp_path: Path) -> None:
     hand = tmp_path / "hand-crops"
     cfg = train_reader.TrainConfig(
