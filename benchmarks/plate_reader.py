@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import itertools
 import json
 import os
 import platform
@@ -56,6 +57,8 @@ from matthan.recognizers.plates.evaluate import (
     reader_fn,
     split_of,
 )
+from matthan.recognizers.plates.reader import FIX_COMMAND as READER_FIX
+from matthan.recognizers.plates.reader import MODEL_NAME as READER_NAME
 from matthan.recognizers.plates.reader import SECOND_LOOK_BELOW, Image, PlateReader
 from matthan.recognizers.plates.scenes import (
     corner_boxes,
@@ -195,6 +198,17 @@ def _locator_model() -> str:
     return f"{DETECTOR_NAME} {entry.version}, {entry.path.stat().st_size / 1e6:.2f} MB"
 
 
+#: vn-plate-crops' foreign families
+FOREIGN_FAMILIES = {"PlateBaza": "Croatian", "iwt": "Czech"}
+
+
+def foreign_families_trained() -> list[str]:
+    """The foreign crop families the shipped plate reader trained on (its recipe's ``--train-foreign``)."""
+    recipe = str(resolve(READER_NAME, READER_FIX).meta.get("recipe", ""))
+    words = recipe.partition("--train-foreign")[2].split()
+    return list(itertools.takewhile(lambda w: not w.startswith("--"), words))
+
+
 def _count_second_looks(reader: PlateReader) -> list[None]:
     """A list that grows by one each time `reader` takes a second look (see `reader.SECOND_LOOK_BELOW`)."""
     calls: list[None] = []
@@ -287,6 +301,7 @@ def run(n_subset: int, baselines: Sequence[str], work: Path, passes: int = 0) ->
         "subset": n_subset,
         "readers": names,
         "locator": _locator_model() if ours.locator is not None else None,
+        "foreign_trained": foreign_families_trained(),
         "rows": table,
         "latency_passes": passes_run,
     }
@@ -331,6 +346,18 @@ def render_markdown(result: dict[str, Any]) -> str:
         families = ", ".join(
             f"{k} {v['exact_match']:.4f} ({v['n']})" for k, v in sorted((r["by_family"] or {}).items())
         )
+        if r["part"] == "foreign (all)" and r.get("by_family"):
+            trained = set(result.get("foreign_trained") or ())
+            lines += [
+                "",
+                "`foreign (all)` by family, exact match / VN format: "
+                + ", ".join(
+                    f"{k} ({FOREIGN_FAMILIES.get(k, k)}{', trained on' if k in trained else ''}) "
+                    f"{v['exact_match']:.4f} / {v.get('vn_format_rate', 0.0):.3f} ({v['n']})"
+                    for k, v in sorted(r["by_family"].items())
+                )
+                + ". A family trained on (the model's `--train-foreign`) is no test of it: the others are.",
+            ]
         if r["part"] == SCENE_PART:
             lines += [
                 "",

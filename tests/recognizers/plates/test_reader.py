@@ -47,18 +47,20 @@ from matthan.recognizers.plates.reader import (
 from tests.conftest import NetworkAttempts
 
 SHARED_CROPS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "vn-plate-crops"
-#: Validation exact match of the shipped model read alone (plate-reader 8: 0.966 on the audited labels;
-#: 7, the same recipe without low-resolution views: 0.981, and 0.975 in a second run) minus an honest
-#: margin (5 crops) for readings that change with onnxruntime builds or another run of the recipe.
+#: Validation exact match of the shipped model read alone (plate-reader 9: 0.969 on the audited labels;
+#: 8: 0.966; 7, 8's recipe without low-resolution views: 0.981, and 0.975 in a second run) minus an
+#: honest margin (6 crops) for readings that change with onnxruntime builds or another run of the recipe.
 VALIDATION_FLOOR_ALONE = 0.95
-#: The same read as `matthan eval plates` reads (second looks): 0.991 with plate-reader 8 and 7; the
-#: issue's target, 6 crops under what is measured.
+#: The same read as `matthan eval plates` reads (second looks): 0.985 with plate-reader 9 (8: 0.981 with
+#: plate-detector 1.1.0 as the locator, 0.991 with 1.0.1); the issue's target, 5 crops under what is
+#: measured.
 VALIDATION_FLOOR = 0.97
-#: Validation crops shrunk to a plate 55 px wide (JPEG 85) and read alone: plate-reader 8 0.966,
-#: plate-reader 7 0.910 (trained without low-resolution views); about 10 crops of margin.
+#: Validation crops shrunk to a plate 55 px wide (JPEG 85) and read alone: plate-reader 9 0.960, 8 0.966,
+#: plate-reader 7 0.910 (trained without low-resolution views); about 8 crops of margin.
 SHRUNK_FLOOR = 0.935
-#: Share of Czech/Croatian crops read as a valid Vietnamese plate: 0 is the goal and plate-reader 8
-#: (and 7) measures 0 (398 crops); the ceiling allows 2 crops to flip with another onnxruntime build.
+#: Share of Czech/Croatian crops read as a valid Vietnamese plate: 0 is the goal and plate-reader 9 (and
+#: 8 and 7) measures 0 (398 crops; plate-reader 9 trains on the 154 Croatian ones, the 244 Czech ones
+#: it never saw); the ceiling allows 2 crops to flip with another onnxruntime build.
 FOREIGN_VN_FORMAT_CEILING = 0.005
 
 
@@ -451,13 +453,13 @@ class _Locator:
 
 
 def test_second_look_only_for_readings_that_are_unsure_or_no_plate(reader: PlateReader) -> None:
-    plate = _render("51F-065.32", 1)
+    plate = _render("51F-356.13", 1)  # read surely (plate-reader 9 reads 51F-065.32 at 0.948)
     clear = reader.read(plate)
     assert clear.format == "vn" and clear.confidence >= SECOND_LOOK_BELOW
     locator = _Locator([_render("30A-123.45", 1, seed=1)])
     looking = PlateReader(reader.model_path, locator=locator)
     # a sure Vietnamese reading is kept without a second look
-    assert looking.read(plate).text == "51F-065.32" and not locator.asked
+    assert looking.read(plate).text == "51F-356.13" and not locator.asked
     # a crop that reads as no plate is looked at again, and the plate found in it is read
     blank = np.full((60, 200, 3), 128, np.uint8)
     assert reader.read(blank).format == "unknown"
@@ -892,11 +894,12 @@ def test_weight_average_follows_the_weights_with_its_decay() -> None:
 
 SHARED_SCENES = SHARED_CROPS.parent / "vn-plate-scenes"
 #: the reader alone on the 698 hand-read scene plates (other cameras), cut along their labelled
-#: corners: 0.974 measured with plate-reader 8 (0.973 before `order_corners` mended two labels), and
-#: along their upright boxes 10 % larger: 0.933 (on the first 192 of them, corners / boxes: 8 0.979 /
+#: corners: 0.989 measured with plate-reader 9 (trained on other plates of the same cameras, the scenes'
+#: train split; 8: 0.974, 0.973 before `order_corners` mended two labels), and along their upright
+#: boxes 10 % larger: 0.963 (8: 0.933; on the first 192 of them, corners / boxes: 8 0.979 /
 #: 0.948, 7 0.969 / 0.932, 6 0.969 / 0.948, 5 0.969 / 0.938, 4 0.969 / 0.969, 3 0.958 / 0.854); about
-#: 16 plates of margin each.
-SCENE_PLATE_FLOORS = {"corners": 0.95, "box": 0.91}
+#: 13 and 16 plates of margin (0.95 and 0.91 with plate-reader 8).
+SCENE_PLATE_FLOORS = {"corners": 0.97, "box": 0.94}
 
 
 @pytest.mark.skipif(not SHARED_SCENES.is_dir(), reason="../shared/datasets/vn-plate-scenes is absent")
