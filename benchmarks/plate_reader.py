@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
-import itertools
 import json
 import os
 import platform
@@ -47,6 +46,7 @@ from matthan.recognizers.plates.detector import (
 from matthan.recognizers.plates.detector import FIX_COMMAND as DETECTOR_FIX
 from matthan.recognizers.plates.detector import MODEL_NAME as DETECTOR_NAME
 from matthan.recognizers.plates.evaluate import (
+    FOREIGN_FAMILIES,
     LABEL_FIXES,
     LabelRow,
     Prediction,
@@ -198,15 +198,9 @@ def _locator_model() -> str:
     return f"{DETECTOR_NAME} {entry.version}, {entry.path.stat().st_size / 1e6:.2f} MB"
 
 
-#: vn-plate-crops' foreign families
-FOREIGN_FAMILIES = {"PlateBaza": "Croatian", "iwt": "Czech"}
-
-
 def foreign_families_trained() -> list[str]:
-    """The foreign crop families the shipped plate reader trained on (its recipe's ``--train-foreign``)."""
-    recipe = str(resolve(READER_NAME, READER_FIX).meta.get("recipe", ""))
-    words = recipe.partition("--train-foreign")[2].split()
-    return list(itertools.takewhile(lambda w: not w.startswith("--"), words))
+    """The foreign crop families the shipped plate reader trained on (``--train-foreign``)."""
+    return list(resolve(READER_NAME, READER_FIX).meta.get("data", {}).get("foreign_trained", []))
 
 
 def _count_second_looks(reader: PlateReader) -> list[None]:

@@ -32,6 +32,8 @@ GROUP_COLUMNS = ("family", "layout")
 LABEL_FIXES = Path(__file__).with_name("label_fixes.csv")
 #: one in HOLDOUT_MOD images of each Vietnamese family (by a hash of its name) is validation
 HOLDOUT_MOD = 5
+#: the foreign crop families of vn-plate-crops (its `family` column) and the plates they hold
+FOREIGN_FAMILIES = {"PlateBaza": "Croatian", "iwt": "Czech"}
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from matthan.models import PROJECT_MODELS, register, sha256_of
 from matthan.recognizers.plates import grammar
 from matthan.recognizers.plates.ctc import CHARSET, NUM_CLASSES
 from matthan.recognizers.plates.evaluate import (
+    FOREIGN_FAMILIES,
     HOLDOUT_MOD,
     LabelRow,
     evaluate_reader,
@@ -1262,6 +1263,7 @@ def publish(
             "synthetic": f"{cfg.synthetic} plates from matthan.recognizers.synth"
             + (f", {cfg.font_variety:.0%} in random cuts of the typeface" if cfg.font_variety else "")
             + (f", {cfg.spread_rows:.0%} with rows spread across the plate" if cfg.spread_rows else ""),
+            **({"foreign_trained": list(cfg.train_foreign)} if cfg.train_foreign else {}),
             **({"extra": _extra_text(cfg.extra_crops)} if cfg.extra_crops else {}),
             **(
                 {"extra_self_train": _extra_text(cfg.self_train_extra_crops)}
@@ -1376,10 +1378,6 @@ def _recipe(cfg: TrainConfig) -> str:
     return " ".join(parts)
 
 
-#: what the foreign crop families of vn-plate-crops are
-_FOREIGN_FAMILIES = {"PlateBaza": "Croatian", "iwt": "Czech"}
-
-
 def _foreign_trained_text(crops: Sequence[LabelledCrop], cfg: TrainConfig) -> str:
     """The part of the card's real-data line on foreign crops trained on (`train_foreign`)."""
     if not cfg.train_foreign:
@@ -1390,13 +1388,14 @@ def _foreign_trained_text(crops: Sequence[LabelledCrop], cfg: TrainConfig) -> st
 
 
 def _foreign_families(meta: dict[str, Any]) -> str:
-    trained = re.findall(r"`(\w+)`", meta["data"]["real"].partition("foreign (")[2].partition(")")[0])
-    return ", ".join(name for family, name in _FOREIGN_FAMILIES.items() if family not in trained)
+    """The foreign plates never trained on, by name (``Croatian, Czech``), from a manifest entry."""
+    trained = meta["data"].get("foreign_trained", [])
+    return ", ".join(name for family, name in FOREIGN_FAMILIES.items() if family not in trained)
 
 
 def _foreign_test_text(meta: dict[str, Any]) -> str:
     """The card's sentence on which foreign crops are trained on."""
-    if "foreign (" not in meta["data"]["real"]:
+    if not meta["data"].get("foreign_trained"):
         return "Czech and Croatian crops are never trained on."
     return f"Foreign crops other than those named are never trained on ({_foreign_families(meta)})."
 

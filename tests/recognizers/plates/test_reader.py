@@ -674,10 +674,18 @@ def test_training_smoke_exports_a_model_the_reader_runs(
     # publishing with --int8: the float export is kept, the int8 one registered and described
     onnx_path = out / MODEL_NAME / train_reader.VERSION / "model.onnx"
     cfg = train_reader.TrainConfig(
-        crops=crops, out=out, checkpoint=ckpt, int8=True, widths=(8, 8, 16, 16, 16)
+        crops=crops,
+        out=out,
+        checkpoint=ckpt,
+        int8=True,
+        widths=(8, 8, 16, 16, 16),
+        train_foreign=("PlateBaza",),  # as if trained on them: the card's foreign test leaves them out
     )
     train_reader.publish(cfg, onnx_path, 0.1, 12, history)
     entry = json.loads((out / "manifest.json").read_text())["models"][MODEL_NAME]
+    assert entry["data"]["foreign_trained"] == ["PlateBaza"]
+    card = (onnx_path.parent / "card.md").read_text()
+    assert "never trained on (Czech)." in card and "Foreign crops never trained on (Czech; n = 0)" in card
     assert entry["quantisation"]["calibration_crops"] == sum(
         train_reader.trainable(c) for c in train_reader.load_crops(crops)
     )

@@ -316,7 +316,7 @@ def test_foreign_families_trained_on_are_in_the_recipe_record_and_card(tmp_path:
     }
     real = "1 crops" + train_reader._foreign_trained_text(crops, cfg)
     assert real == "1 crops; 1 of them foreign (`PlateBaza`), read as labelled"
-    meta = {"data": {"real": real}}
+    meta = {"data": {"real": real, "foreign_trained": ["PlateBaza"]}}
     assert train_reader._foreign_families(meta) == "Czech"
     assert "other than those named are never trained on (Czech)" in train_reader._foreign_test_text(meta)
     plain = {
