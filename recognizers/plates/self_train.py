@@ -43,12 +43,12 @@ from matthan.recognizers.plates.train_reader import (
     _torch,
     build_model,
     count_scene_plates,
-    count_trained,
     export_onnx,
     load_crops,
     publish,
     save_crop,
     train,
+    trained_crops,
     write_crop_labels,
 )
 
@@ -255,6 +255,6 @@ def run(cfg: TrainConfig) -> Path:
     minutes = (time.time() - started) / 60
     (root / "history.json").write_text(json.dumps(history, indent=1))
     if cfg.publish:
-        n_train = count_trained(load_crops(cfg.crops), cfg)
+        n_train = len(trained_crops(load_crops(cfg.crops), cfg))
         publish(cfg, onnx_path, minutes, n_train, history, scene_crops=count_scene_plates(crops_dir))
     return onnx_path

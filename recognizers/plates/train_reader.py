@@ -436,10 +436,10 @@ def foreign_trained(crops: Sequence[LabelledCrop], families: Sequence[str]) -> l
     return [c for c in crops if c.split == "foreign" and c.family in families]
 
 
-def count_trained(crops: Sequence[LabelledCrop], cfg: TrainConfig) -> int:
-    """How many of the labelled `crops` `cfg` trains on: the Vietnamese training crops and the foreign
-    ones of `cfg.train_foreign`."""
-    return sum(trainable(c) for c in crops) + len(foreign_trained(crops, cfg.train_foreign))
+def trained_crops(crops: Sequence[LabelledCrop], cfg: TrainConfig) -> list[LabelledCrop]:
+    """The labelled `crops` `cfg` trains on: the Vietnamese training crops, then the foreign ones of
+    `cfg.train_foreign`."""
+    return [c for c in crops if trainable(c)] + foreign_trained(crops, cfg.train_foreign)
 
 
 def never_trained_foreign(crops: Sequence[LabelledCrop], cfg: TrainConfig) -> list[LabelledCrop]:
@@ -1066,13 +1066,12 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
     cfg.checkpoint.mkdir(parents=True, exist_ok=True)
 
     crops = load_crops(cfg.crops)
-    foreign_train = foreign_trained(crops, cfg.train_foreign)
-    train_crops = [c for c in crops if trainable(c)] + foreign_train
+    train_crops = trained_crops(crops, cfg)
     val_crops = [c for c in crops if c.split == "val"]
     log.info(
         "real crops: %d train (%d of them foreign), %d validation, %d foreign (never trained on)",
         len(train_crops),
-        len(foreign_train),
+        sum(c.split == "foreign" for c in train_crops),
         len(val_crops),
         len(never_trained_foreign(crops, cfg)),
     )
@@ -1666,7 +1665,7 @@ def republish(cfg: TrainConfig) -> None:
     manifest = json.loads((cfg.out / "manifest.json").read_text())["models"][MODEL_NAME]
     history_file = cfg.checkpoint / "history.json"
     history = json.loads(history_file.read_text()) if history_file.is_file() else []
-    n_train = count_trained(load_crops(cfg.crops), cfg)
+    n_train = len(trained_crops(load_crops(cfg.crops), cfg))
     scene_crops = cfg.checkpoint / "scene-crops"
     if not cfg.self_train:
         n_scene = 0
