@@ -1,0 +1,285 @@
+"""Plate reader under camera conditions: what a camera's plates must look like to be read.
+
+    python -m matthan.benchmarks.plate_conditions
+
+The reader is measured on crops of a few cameras; the cameras it will meet differ in resolution,
+mounting, shutter, lens, compression and light. This benchmark degrades the crops it never trained on
+as such cameras would, one condition at a time, and reads them as `matthan plates read` does (the
+second look included), so that an installer can tell from a camera's plates whether they can be read,
+and an operator how far a reading under each condition can be trusted:
+
+- Vietnamese: the validation part of ``../shared/datasets/vn-plate-crops`` (our label fixes applied):
+  share read exactly, and share read wrongly with confidence >= ``SURE`` (a wrong reading that an
+  alert threshold would not stop);
+- foreign: its Czech crops (never trained on): how many come out in a Vietnamese format, which must be
+  none whatever the condition.
+
+Every condition is deterministic (its random draws are seeded by the crop's name). Accuracy only: no
+timing, so the numbers hold on any machine with the same models. Writes
+``benchmarks/results/plate_conditions.json`` and the ``## Plate reader: camera conditions`` section of
+``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from matthan.benchmarks.common import cpu_model, write_section
+from matthan.recognizers.plates import grammar
+from matthan.recognizers.plates.detector import PlateLocator, crop_reader
+from matthan.recognizers.plates.evaluate import LABEL_FIXES, read_label_fixes, read_labels, split_of
+from matthan.recognizers.plates.reader import Image, PlateReader, load_image
+
+HERE = Path(__file__).resolve().parent
+CROPS = HERE.parent.parent / "shared" / "datasets" / "vn-plate-crops"
+RESULTS_JSON = HERE / "results" / "plate_conditions.json"
+SECTION = "## Plate reader: camera conditions"
+#: a wrong reading at least this sure is one a watchlist alert at the usual thresholds would pass
+SURE = 0.7
+#: the never-trained-on foreign family the benchmark reads (Czech; see evaluate.FOREIGN_FAMILIES)
+FOREIGN_FAMILY = "iwt"
+
+Transform = Callable[[Image, np.random.Generator], Image]
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    #: what a camera does to give it
+    cause: str
+    apply: Transform
+
+
+def plate_width(px: int, quality: int = 85) -> Transform:
+    """The crop shrunk (area averaging) to `px` pixels wide, then JPEG-compressed at `quality`: a far
+    plate or a low-resolution stream. Crops already narrower are only compressed."""
+
+    def apply(image: Image, _rng: np.random.Generator) -> Image:
+        h, w = image.shape[:2]
+        if w > px:
+            image = cv2.resize(image, (px, max(6, round(h * px / w))), interpolation=cv2.INTER_AREA)
+        return jpeg(quality)(image, _rng)
+
+    return apply
+
+
+def turned(degrees: float) -> Transform:
+    """The crop turned by `degrees` (counter-clockwise) about its centre, the canvas grown to hold it
+    and its edges repeated: a leaning plate or a camera's roll, cut by an upright box."""
+
+    def apply(image: Image, _rng: np.random.Generator) -> Image:
+        h, w = image.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+        cos, sin = abs(m[0, 0]), abs(m[0, 1])
+        size = (int(w * cos + h * sin), int(w * sin + h * cos))
+        m[0, 2] += size[0] / 2 - w / 2
+        m[1, 2] += size[1] / 2 - h / 2
+        return np.asarray(cv2.warpAffine(image, m, size, borderMode=cv2.BORDER_REPLICATE))
+
+    return apply
+
+
+def motion(share: float) -> Transform:
+    """Horizontal motion blur over `share` of the crop's width: a vehicle crossing the view during a
+    long exposure."""
+
+    def apply(image: Image, _rng: np.random.Generator) -> Image:
+        n = max(2, round(share * image.shape[1]))
+        kernel = np.full((1, n), 1.0 / n, np.float32)
+        return np.asarray(cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REPLICATE))
+
+    return apply
+
+
+def defocus(share: float) -> Transform:
+    """Gaussian blur with a sigma of `share` of the crop's height: a lens focused elsewhere."""
+
+    def apply(image: Image, _rng: np.random.Generator) -> Image:
+        return np.asarray(cv2.GaussianBlur(image, (0, 0), share * image.shape[0]))
+
+    return apply
+
+
+def jpeg(quality: int) -> Transform:
+    """JPEG compression at `quality`: a stream's bit rate."""
+
+    def apply(image: Image, _rng: np.random.Generator) -> Image:
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        return np.asarray(cv2.imdecode(data, cv2.IMREAD_COLOR))
+
+    return apply
+
+
+def dark(gain: float, noise: float) -> Transform:
+    """Under-exposed: light scaled by `gain` on a gamma-2.2 curve, then sensor noise of `noise` grey
+    levels (a street at night without infrared)."""
+
+    def apply(image: Image, rng: np.random.Generator) -> Image:
+        linear = (image.astype(np.float32) / 255.0) ** 2.2 * gain
+        out = linear ** (1 / 2.2) * 255.0 + rng.normal(0.0, noise, image.shape)
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    return apply
+
+
+CONDITIONS: tuple[Condition, ...] = (
+    Condition("as cut", "the crops as they are", lambda image, _rng: image),
+    *(
+        Condition(f"{px} px wide", "a far plate or a low-resolution stream (JPEG 85)", plate_width(px))
+        for px in (100, 70, 55, 45, 35)
+    ),
+    *(
+        Condition(f"turned {d:+d} deg", "a leaning plate or the camera's roll", turned(d))
+        for d in (5, -5, 10, -10, 15, -15)
+    ),
+    Condition("motion 4 %", "a vehicle crossing the view in a long exposure", motion(0.04)),
+    Condition("motion 8 %", "the same, faster or longer", motion(0.08)),
+    Condition("defocus 2 %", "a lens focused elsewhere", defocus(0.02)),
+    Condition("defocus 4 %", "the same, further off", defocus(0.04)),
+    Condition("JPEG 20", "a low bit rate", jpeg(20)),
+    Condition("JPEG 10", "a very low bit rate", jpeg(10)),
+    Condition("dark", "night without infrared: a quarter of the light, noise", dark(0.25, 6.0)),
+)
+
+
+def condition(name: str) -> Condition:
+    """The condition called `name` (KeyError naming the known ones)."""
+    for c in CONDITIONS:
+        if c.name == name:
+            return c
+    raise KeyError(f"no condition {name!r}; known: {', '.join(c.name for c in CONDITIONS)}")
+
+
+def seeded(image_name: str, condition_name: str) -> np.random.Generator:
+    """The random draws of one condition on one crop, the same on every run."""
+    digest = hashlib.sha256(f"{condition_name}\0{image_name}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+def crops(crops_dir: Path = CROPS) -> tuple[list[tuple[str, Image, str]], list[tuple[str, Image]]]:
+    """The Vietnamese validation crops (name, image, label) and the Czech crops (name, image)."""
+    rows = read_labels(crops_dir / "labels.csv", read_label_fixes(LABEL_FIXES))
+    vietnamese, foreign = [], []
+    for row in rows:
+        country = row.extra.get("country", "VN")
+        if split_of(row.image, country) == "val":
+            vietnamese.append((row.image, load_image(crops_dir / "images" / row.image), row.text))
+        elif row.extra.get("family") == FOREIGN_FAMILY:
+            foreign.append((row.image, load_image(crops_dir / "images" / row.image)))
+    return vietnamese, foreign
+
+
+def measure(
+    reader: PlateReader,
+    vietnamese: Sequence[tuple[str, Image, str]],
+    foreign: Sequence[tuple[str, Image]],
+    conditions: Sequence[Condition] = CONDITIONS,
+) -> list[dict[str, Any]]:
+    """One row per condition: exact, wrong and sure, foreign read in a Vietnamese format."""
+    rows = []
+    for c in conditions:
+        exact = sure_wrong = 0
+        for name, image, text in vietnamese:
+            reading = reader.read(c.apply(image, seeded(name, c.name)))
+            if reading.normalised == grammar.normalise(text):
+                exact += 1
+            elif reading.confidence >= SURE:
+                sure_wrong += 1
+        as_vn = sum(
+            reader.read(c.apply(image, seeded(name, c.name))).format == "vn" for name, image in foreign
+        )
+        rows.append(
+            {
+                "condition": c.name,
+                "cause": c.cause,
+                "n": len(vietnamese),
+                "exact": exact,
+                "exact_match": round(exact / max(1, len(vietnamese)), 4),
+                "wrong_and_sure": sure_wrong,
+                "foreign_n": len(foreign),
+                "foreign_as_vietnamese": as_vn,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    lines = [
+        SECTION,
+        "",
+        f"Machine: {result['machine']} (accuracy only, no timing). Models: plate-reader "
+        f"{result['reader_version']}, plate-detector {result['detector_version']} as the second look's "
+        f"locator. Command: `python -m matthan.benchmarks.plate_conditions`. Measured {result['date']}.",
+        "",
+        f"The {result['rows'][0]['n']} validation crops of vn-plate-crops (never trained on) and its "
+        f"{result['rows'][0]['foreign_n']} Czech crops (never trained on), each degraded as a camera "
+        "would, one condition at a time (seeded: the same crops every run), and read as `matthan plates "
+        f'read` reads. "Wrong, sure": read wrongly with confidence >= {SURE}.',
+        "",
+        "| condition | as a camera gives it | read exactly | wrong, sure | Czech read as Vietnamese |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['condition']} | {r['cause']} | {r['exact_match']:.3f} ({r['exact']}) | "
+            f"{r['wrong_and_sure']} | {r['foreign_as_vietnamese']} of {r['foreign_n']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _version(path: Path | None) -> str:
+    """A model's version: the name of the folder its file is in (models/NAME/VERSION/model.onnx)."""
+    return path.parent.name if path is not None else "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--crops", type=Path, default=CROPS, help="the vn-plate-crops folder")
+    parser.add_argument("--only", nargs="*", help="condition names (default: all)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if not (args.crops / "labels.csv").is_file():
+        raise SystemExit(f"{args.crops}: no labels.csv (the vn-plate-crops dataset is expected there)")
+    conditions = [condition(n) for n in args.only] if args.only else list(CONDITIONS)
+    reader = crop_reader()
+    if not isinstance(reader.locator, PlateLocator):
+        raise SystemExit("the plate detector's model is missing: the second look would not run")
+    vietnamese, foreign = crops(args.crops)
+    result: dict[str, Any] = {
+        "date": datetime.date.today().isoformat(),
+        "machine": cpu_model(),
+        "reader_version": _version(reader.model_path),
+        "detector_version": _version(reader.locator.detector.model_path),
+        "sure": SURE,
+        "rows": measure(reader, vietnamese, foreign, conditions),
+    }
+    if args.only:
+        print("(--only: RESULTS.md and the JSON are not written)")
+        return 0
+    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_JSON.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    markdown = render_markdown(result)
+    write_section(SECTION, markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
