@@ -19,6 +19,7 @@ from matthan.models import resolve
 from matthan.recognizers.base import RecognizerError
 from matthan.recognizers.plates import cli as plates_cli
 from matthan.recognizers.plates import grammar
+from matthan.recognizers.plates import reader as reader_module
 from matthan.recognizers.plates.ctc import (
     BLANK,
     CHARSET,
@@ -234,8 +235,10 @@ def test_decode_pattern_picks_the_best_string_of_a_shape() -> None:
     [
         ("51F06532", "", None, "51F-065.32", "vn"),
         ("59L2", "14999", None, "59-L2\n149.99", "vn"),
-        # a likely letter/digit swap is corrected to what the grammar accepts (cost 2 ln(0.9/0.6) = 0.81)
-        ("5IF06532", "", {1: ("1", 0.6)}, "51F-065.32", "vn"),
+        # a likely letter/digit swap (cost 2 ln(0.9/0.6) = 0.81) that the grammar would fix, but the
+        # digit it puts in is the network's second choice (0.6 against 0.9: 0.4 sure): under
+        # VN_FLOOR, so reported as read (test_the_vietnamese_floor_stops_unsure_fixes)
+        ("5IF06532", "", {1: ("1", 0.6)}, "5IF06532", "unknown"),
         # not when the raw reading is clearly likelier (2 ln(0.9/0.4) = 1.6 > DEFAULT_MAX_FORCE_COST)
         ("5IF06532", "", {1: ("1", 0.4)}, "5IF06532", "unknown"),
         # the moped series read as M0 is reported as MĐ
@@ -260,6 +263,34 @@ def test_decoding_prefers_grammar_valid_readings_only_when_likely(
     assert reading.text == expected_text
     assert (reading.province is not None) == (expected_format == "vn")
     assert len(reading.char_confidences) == len(reading.normalised)
+
+
+def test_the_vietnamese_floor_stops_unsure_fixes(
+    reader: PlateReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _rows("5IF06532", "", {1: ("1", 0.6)})
+    assert (reader.decode(rows).text, reader.decode(rows).format) == ("5IF06532", "unknown")
+    monkeypatch.setattr(reader_module, "VN_FLOOR", 0.0)
+    fixed = reader.decode(rows)
+    assert (fixed.text, fixed.format, fixed.raw) == ("51F-065.32", "vn", "5IF06532")
+    assert fixed.confidence < reader_module.DROP_BELOW  # why the floor stops it
+
+
+@pytest.mark.parametrize(
+    ("p", "expected_text", "expected_format"),
+    [
+        (0.55, "51F-065.32", "vn"),
+        (0.45, "51F06532", "unknown"),
+    ],
+)
+def test_a_valid_reading_less_sure_than_the_floor_is_reported_as_read(
+    reader: PlateReader, p: float, expected_text: str, expected_format: str
+) -> None:
+    rows = np.stack([_frames("51F06532"), _frames("")])
+    _doubt(rows, 0, 6, p)
+    reading = reader.decode(rows)
+    assert (reading.text, reading.format) == (expected_text, expected_format)
+    assert reading.province is None if expected_format == "unknown" else reading.province is not None
 
 
 def _doubt(rows: np.ndarray, row: int, char_index: int, p: float) -> None:
