@@ -18,7 +18,7 @@ from matthan.models import ModelMissingError
 from matthan.recognizers.base import RecognizerError
 from matthan.recognizers.plates.detector import crop_reader
 from matthan.recognizers.plates.evaluate import evaluate, read_label_fixes, read_labels, reader_fn, split_of
-from matthan.recognizers.plates.reader import DEFAULT_MAX_FORCE_COST, PlateReader, load_image
+from matthan.recognizers.plates.reader import DEFAULT_MAX_FORCE_COST, VN_FLOOR, PlateReader, load_image
 
 
 def plates_subcommands(commands: Any) -> Any:
@@ -88,6 +88,12 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         help="how much less likely (log) a grammar-valid reading may be than the raw one",
     )
     parser.add_argument(
+        "--vn-floor",
+        type=float,
+        default=VN_FLOOR,
+        help=f"least confidence of a reading given a Vietnamese format (default {VN_FLOOR}; 0: none)",
+    )
+    parser.add_argument(
         "--no-locate",
         dest="locate",
         action="store_false",
@@ -100,7 +106,11 @@ def _reader(args: argparse.Namespace) -> PlateReader:
         raise CommandError(f"{args.model}: no such model file")
     try:
         return crop_reader(
-            args.model, threads=args.threads, max_force_cost=args.max_force_cost, locate=args.locate
+            args.model,
+            threads=args.threads,
+            max_force_cost=args.max_force_cost,
+            locate=args.locate,
+            vn_floor=args.vn_floor,
         )
     except ModelMissingError as exc:
         raise CommandError(str(exc)) from exc

@@ -626,11 +626,12 @@ def crop_reader(
     threads: int = 1,
     max_force_cost: float | None = None,
     locate: bool = True,
+    vn_floor: float | None = None,
 ) -> PlateReader:
     """The plate reader for crops (`matthan plates read`, `matthan eval plates`): with the plate
     detector's second look when `locate` and the detector's model is installed (a warning otherwise).
     Raises ModelMissingError when the reader's own model is missing."""
-    from matthan.recognizers.plates.reader import DEFAULT_MAX_FORCE_COST, PlateReader
+    from matthan.recognizers.plates.reader import DEFAULT_MAX_FORCE_COST, VN_FLOOR, PlateReader
 
     locator: PlateLocator | None = None
     if locate:
@@ -641,7 +642,8 @@ def crop_reader(
             log.warning("plate detector model missing (%s): crops are read without a second look", exc)
             locator = None
     cost = DEFAULT_MAX_FORCE_COST if max_force_cost is None else max_force_cost
-    return PlateReader(model_path, threads=threads, max_force_cost=cost, locator=locator)
+    floor = VN_FLOOR if vn_floor is None else vn_floor
+    return PlateReader(model_path, threads=threads, max_force_cost=cost, locator=locator, vn_floor=floor)
 
 
 def _check_frame(frame: Any) -> None:

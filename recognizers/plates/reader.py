@@ -264,6 +264,7 @@ class PlateReader:
         max_force_cost: float = DEFAULT_MAX_FORCE_COST,
         mend_serial: bool = True,
         locator: Locator | None = None,
+        vn_floor: float = VN_FLOOR,
     ) -> None:
         if model_path is None:
             model_path = resolve(MODEL_NAME, FIX_COMMAND).path
@@ -272,6 +273,7 @@ class PlateReader:
         self.max_force_cost = max_force_cost
         self.mend_serial = mend_serial
         self.locator = locator
+        self.vn_floor = vn_floor
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or list(inputs[0].shape[1:]) != [1, INPUT_H, INPUT_W]:
             raise RecognizerError(f"{self.model_path}: expected one input [N, 1, {INPUT_H}, {INPUT_W}]")
@@ -318,14 +320,14 @@ class PlateReader:
 
     def decode(self, probs: FloatArray) -> PlateReading:
         """The reading of one crop from its (2, 36, 37) model output: a Vietnamese reading only when it
-        is at least `VN_FLOOR` sure (a mended serial excepted), else the raw reading."""
+        is at least `vn_floor` sure (`VN_FLOOR`; a mended serial excepted), else the raw reading."""
         top, bottom = greedy(probs[0]), greedy(probs[1])
         raw_rows = [r for r in (top, bottom) if r.text]
         raw_text = "\n".join(r.text for r in raw_rows)
         raw_score = top.log_score + bottom.log_score
         info = grammar.parse(raw_text, rows=len(raw_rows)) if raw_rows else None
         if info is not None:
-            return _floored(_vn(info, top, bottom, raw_text))
+            return self._floored(_vn(info, top, bottom, raw_text))
         raw_chars = top.text + bottom.text
         conf = top.char_confidences + bottom.char_confidences
         for cand in self._candidates(probs, len(raw_chars)):
@@ -343,12 +345,12 @@ class PlateReader:
             if info is None:
                 continue
             if not loose:
-                return _floored(_vn(info, forced[0], forced[1], raw_text))
+                return self._floored(_vn(info, forced[0], forced[1], raw_text))
             if _mends_serial(raw_chars, conf, info):
                 return _vn(info, forced[0], forced[1], raw_text)
         dropped = _drop_doubtful(top, bottom)
         if dropped is not None:
-            return _floored(dropped)
+            return self._floored(dropped)
         return PlateReading(
             text=raw_text,
             normalised=top.text + bottom.text,
@@ -360,6 +362,11 @@ class PlateReader:
             char_confidences=conf,
             raw=raw_text,
         )
+
+    def _floored(self, reading: PlateReading) -> PlateReading:
+        """`reading`, or what was read (format unknown) when it is a Vietnamese reading less sure than
+        `vn_floor`."""
+        return _as_read(reading) if reading.format == "vn" and reading.confidence < self.vn_floor else reading
 
     def _candidates(self, probs: FloatArray, length: int) -> list[_Candidate]:
         """Template readings of `length` characters, best first (score, template, top-row length;
@@ -443,12 +450,6 @@ def _as_read(reading: PlateReading) -> PlateReading:
         category=None,
         plate=None,
     )
-
-
-def _floored(reading: PlateReading) -> PlateReading:
-    """`reading`, or what was read (format unknown) when it is a Vietnamese reading less sure than
-    `VN_FLOOR`."""
-    return _as_read(reading) if reading.format == "vn" and reading.confidence < VN_FLOOR else reading
 
 
 def _check_colour(reading: PlateReading, image: Image) -> PlateReading:

@@ -19,7 +19,6 @@ from matthan.models import resolve
 from matthan.recognizers.base import RecognizerError
 from matthan.recognizers.plates import cli as plates_cli
 from matthan.recognizers.plates import grammar
-from matthan.recognizers.plates import reader as reader_module
 from matthan.recognizers.plates.ctc import (
     BLANK,
     CHARSET,
@@ -40,6 +39,7 @@ from matthan.recognizers.plates.reader import (
     INPUT_W,
     MODEL_NAME,
     SECOND_LOOK_BELOW,
+    VN_FLOOR,
     PlateReader,
     has_eu_band,
     load_image,
@@ -265,15 +265,12 @@ def test_decoding_prefers_grammar_valid_readings_only_when_likely(
     assert len(reading.char_confidences) == len(reading.normalised)
 
 
-def test_the_vietnamese_floor_stops_unsure_fixes(
-    reader: PlateReader, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_vietnamese_floor_stops_unsure_fixes(reader: PlateReader) -> None:
     rows = _rows("5IF06532", "", {1: ("1", 0.6)})
     assert (reader.decode(rows).text, reader.decode(rows).format) == ("5IF06532", "unknown")
-    monkeypatch.setattr(reader_module, "VN_FLOOR", 0.0)
-    fixed = reader.decode(rows)
+    fixed = PlateReader(reader.model_path, vn_floor=0.0).decode(rows)
     assert (fixed.text, fixed.format, fixed.raw) == ("51F-065.32", "vn", "5IF06532")
-    assert fixed.confidence < reader_module.DROP_BELOW  # why the floor stops it
+    assert fixed.confidence < VN_FLOOR  # why the floor stops it
 
 
 @pytest.mark.parametrize(
@@ -563,6 +560,10 @@ def test_plates_read_prints_one_json_line_per_image(
         assert line["image"] == str(good)
     assert main(["plates", "read", "--no-locate", str(good)]) == 0
     assert json.loads(capsys.readouterr().out)["text"] == "51F-065.32"
+    # no reading is surer than 1: above it, every one is reported as read
+    assert main(["plates", "read", "--no-locate", "--vn-floor", "1.01", str(good)]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert (line["text"], line["format"], line["province"]) == ("51F06532", "unknown", None)
 
 
 def test_eval_plates_prints_a_summary_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
