@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -85,3 +87,66 @@ def test_measure_reads_the_crops_under_a_condition() -> None:
     assert "camera conditions" in pc.render_markdown(
         {"machine": "m", "reader_version": "9", "detector_version": "1", "date": "d", "rows": rows}
     )
+
+
+def test_a_stream_shrinks_the_frame_and_says_by_how_much() -> None:
+    frame = np.zeros((480, 640, 3), np.uint8)
+    out, scale = pc.frame_condition("320 px stream").apply(frame, pc.seeded("f", "s"))
+    assert out.shape[:2] == (240, 320) and scale == 0.5
+    small = np.zeros((200, 300, 3), np.uint8)
+    out, scale = pc.frame_condition("320 px stream").apply(small, pc.seeded("f", "s"))
+    assert out.shape[:2] == (200, 300) and scale == 1.0  # never enlarged
+
+
+def test_frame_blur_is_sized_in_the_detectors_640_px_view() -> None:
+    def smear(width: int) -> int:
+        frame = np.zeros((width * 3 // 4, width, 3), np.uint8)
+        frame[:, width // 2 :] = 255
+        out, scale = pc.frame_condition("motion 6 px").apply(frame, pc.seeded("f", "m"))
+        assert scale == 1.0
+        row = out[10, :, 0]
+        return int(((row > 10) & (row < 245)).sum())  # pixels the edge is smeared over
+
+    assert 4 <= smear(640) <= 7
+    assert 10 <= smear(1280) <= 13  # twice as many pixels of a frame twice the size
+    assert 4 <= smear(320) <= 7  # small frames are not enlarged: 6 of their own pixels
+
+
+@pytest.mark.skipif(
+    not (pc.SCENES / "images").is_dir(), reason="../shared/datasets/vn-plate-scenes is absent"
+)
+def test_measure_frames_scores_the_path_the_agent_runs(tmp_path: Path) -> None:
+    import csv
+    import shutil
+
+    from matthan.recognizers.base import Detections
+    from matthan.recognizers.plates import scenes
+    from matthan.recognizers.plates.detector import PlateDetector, PlatesConfig
+
+    with pc.SCENE_TEXTS.open(newline="") as fh:
+        header, *rows = list(csv.reader(fh))  # a two-row plate's text holds a newline
+    keep = [r for r in rows if r[0].startswith("Tgmt_")][:6]
+    (tmp_path / "images").mkdir()
+    for name in {r[0] for r in keep}:
+        shutil.copy(pc.SCENES / "images" / name, tmp_path / "images" / name)
+    texts = tmp_path / "texts.csv"
+    with texts.open("w", newline="") as fh:
+        csv.writer(fh).writerows([header, *keep])
+    detector = PlateDetector(PlatesConfig())
+    detector.load()
+    as_shot, stream = pc.measure_frames(
+        detector,
+        [pc.frame_condition("as shot"), pc.frame_condition("480 px stream")],
+        tmp_path / "images",
+        texts,
+    )
+    direct = scenes.evaluate(
+        lambda f: detector(f, Detections.empty()),
+        tmp_path / "images",
+        scenes.read_labels(texts, tmp_path / "images"),
+        labelled_only=True,
+    )
+    assert as_shot["recall"] == direct["recall"] and as_shot["end_to_end_exact"] == direct["end_to_end_exact"]
+    assert as_shot["n_plates"] == len(keep) and as_shot["recall"] > 0.8
+    # the 480-px stream's boxes are mapped back to the frame as shot, so its plates still match
+    assert stream["recall"] > 0.8
