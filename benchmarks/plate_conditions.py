@@ -43,7 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from matthan.benchmarks.common import cpu_model, write_section
+from matthan.benchmarks.common import cpu_model, write_json, write_section
 from matthan.recognizers.base import Detections
 from matthan.recognizers.plates import grammar, scenes
 from matthan.recognizers.plates.detector import PlateDetector, PlateLocator, PlatesConfig, crop_reader
@@ -414,8 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only or args.no_frames:
         print("(--only / --no-frames: RESULTS.md and the JSON are not written)")
         return 0
-    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_JSON.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    write_json(RESULTS_JSON.stem, result)
     markdown = render_markdown(result)
     write_section(SECTION, markdown)
     print(markdown)
