@@ -131,6 +131,7 @@ _LATER_SETTINGS: dict[str, Any] = {
     "spread_rows": 0.0,
     "low_res": 0.0,
     "box_tilt": 0.0,
+    "blur": 0.0,
     "foreign_band": 0.0,
     "train_foreign": (),
 }

@@ -521,6 +521,28 @@ def low_resolution(image: GreyBatch, two_rows: bool, rng: np.random.Generator) -
     return np.asarray(cv2.resize(small, (INPUT_W, INPUT_H), interpolation=cv2.INTER_LINEAR), np.uint8)
 
 
+#: `blurred`: horizontal motion blur over this many pixels of the 144-px-wide input (2-11 % of the
+#: width), or a defocus of this sigma in input pixels (the 48-px-high input: 1-5 % of its height)
+BLUR_MOTION_PX = (3, 16)
+BLUR_DEFOCUS_SIGMA = (0.5, 2.5)
+
+
+def blurred(image: GreyBatch, two_rows: bool, rng: np.random.Generator) -> GreyBatch:
+    """A crop at the model's input size as a camera blurs it: half the time a plate moving across the
+    view during the exposure (horizontal motion blur), else a lens focused elsewhere (Gaussian). The
+    photometric changes blur real crops by at most a sigma of 1.2 px; a camera's blur goes further
+    (`benchmarks/plate_conditions.py`: plate-reader 9 read 0.55 of the validation crops with motion
+    blur over 8 % of their width, 0.66 with a defocus of 4 % of their height)."""
+    del two_rows  # the same blur whatever the layout
+    if rng.random() < 0.5:
+        n = int(rng.integers(BLUR_MOTION_PX[0], BLUR_MOTION_PX[1] + 1))
+        kernel = np.full((1, n), 1.0 / n, np.float32)
+        out = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+    else:
+        out = cv2.GaussianBlur(image, (0, 0), float(rng.uniform(*BLUR_DEFOCUS_SIGMA)))
+    return np.asarray(out, np.uint8)
+
+
 #: `box_tilt`: the turn of the plate, in degrees either way, and the plates' shapes (width / height)
 BOX_TILT_DEGREES = (6.0, 20.0)
 BOX_TILT_ASPECT = {False: (3.6, 4.8), True: (1.2, 1.6)}
@@ -935,6 +957,8 @@ class TrainConfig:
     low_res: float = 0.0
     #: share of training crops seen as the upright box around a steeply turned plate (`box_tilt`)
     box_tilt: float = 0.0
+    #: share of training crops seen motion-blurred or out of focus as a camera gives them (`blurred`)
+    blur: float = 0.0
     widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 96)
     seed: int = 0
     threads: int = 1
@@ -1150,6 +1174,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> Path:
         targets = real_rows + [synth_targets[i] for i in synth_idx]
         images = _some_views(images, targets, cfg.low_res, low_resolution, rng)
         images = _some_views(images, targets, cfg.box_tilt, box_tilt, rng)
+        images = _some_views(images, targets, cfg.blur, blurred, rng)
         x = torch.from_numpy(_to_input(np.stack(images))).to(device)
         logits = model(x)
         log_probs = logits.log_softmax(-1)
@@ -1317,6 +1342,7 @@ _RECIPE_OPTIONS = (
     "row_mix",
     "low_res",
     "box_tilt",
+    "blur",
     "threads",
     "int8",
 )
@@ -1577,6 +1603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--row-mix", "chance that a real two-row crop's lower row is swapped for another crop's (0: off)"),
         ("--low-res", "share of training crops seen as a small plate (32-96 px wide) and enlarged (0: off)"),
         ("--box-tilt", "share of training crops seen as the upright box around a plate turned 6-20 degrees"),
+        ("--blur", "share of training crops seen motion-blurred (3-16 px) or out of focus (0: off)"),
         (
             "--extra-share",
             "share of a batch's real crops drawn from the extra folders, self-training's scene crops"

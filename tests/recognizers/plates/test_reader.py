@@ -882,6 +882,28 @@ def test_box_tilt_views_turn_the_plate_inside_an_upright_box() -> None:
     assert np.array_equal(box_tilt(crop, False, again), views[0])  # seeded: reproducible
 
 
+def test_blurred_views_smear_strokes_across_or_all_round() -> None:
+    from matthan.recognizers.plates.train_reader import blurred
+
+    crop = np.full((INPUT_H, INPUT_W), 230, np.uint8)
+    crop[10:38, 70:74] = 20  # one upright stroke
+    crop[30:34, 20:60] = 20  # one level stroke
+    rng = np.random.default_rng(0)
+    views = [blurred(crop, two_rows=bool(i % 2), rng=rng) for i in range(40)]
+    assert all(v.shape == (INPUT_H, INPUT_W) and v.dtype == np.uint8 for v in views)
+
+    def smeared(line: np.ndarray) -> int:  # pixels neither ground nor ink: where a stroke's edge blurs
+        return int(((line > 25) & (line < 225)).sum())
+
+    assert smeared(crop[24, 60:84]) == smeared(crop[24:40, 40]) == 0
+    # every view blurs the upright stroke sideways; motion blur leaves the level stroke's edges sharp
+    assert all(smeared(v[24, 60:84]) >= 2 for v in views)
+    motion = [smeared(v[24:40, 40]) == 0 for v in views]
+    assert any(motion) and not all(motion)  # both kinds of blur are drawn
+    again = np.random.default_rng(0)
+    assert np.array_equal(blurred(crop, False, again), views[0])  # seeded: reproducible
+
+
 def test_row_mixer_swaps_lower_rows_within_a_family_and_leaves_the_rest() -> None:
     from matthan.recognizers.plates.train_reader import LabelledCrop, RowMixer
 
