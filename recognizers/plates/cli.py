@@ -85,7 +85,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         "--max-force-cost",
         type=float,
         default=DEFAULT_MAX_FORCE_COST,
-        help="how much less likely (log) a grammar-valid reading may be than the raw one",
+        help="how much less likely (log) a grammar-valid reading may be than the raw one (a fix of "
+        "one character; with --vn-floor above its confidence, it is reported as read)",
     )
     parser.add_argument(
         "--vn-floor",

@@ -64,7 +64,9 @@ TOP_ROW_LENGTHS = (2, 3, 4)
 #: crops (2026-11-27): the fixes that were right cost 0.06 and 0.98 (plate-reader 2) and 0.66
 #: (plate-reader 3), and none of the 192 hand-read scene plates needs one; foreign plates without a
 #: blue band were forced into a Vietnamese format at 1.9 (Czech `BZH 83-89` as `82H-8389`), and those
-#: with one (which `has_eu_band` catches) from 0.24 up. It was 3.0 (20 times) before.
+#: with one (which `has_eu_band` catches) from 0.24 up. It was 3.0 (20 times) before. Since `VN_FLOOR`
+#: (2026-12-07) a fixed reading is reported as read unless the character put in is at least that sure,
+#: which a second choice hardly ever is: the fix is in effect off at the default floor.
 DEFAULT_MAX_FORCE_COST = 1.0
 #: A grammar-valid reading replaces the raw one only if it changes at most this many of its characters
 #: and adds or drops none: the grammar settles a letter/digit confusion the network was unsure of, it
