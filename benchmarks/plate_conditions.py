@@ -20,7 +20,8 @@ blur, defocus, compression, dark; sizes in pixels of the 640-px view the detecto
 at IoU 0.5 on its 879 labelled plates and exact reads of the 698 read by eye
 (``benchmarks/data/vn-plate-scenes-valid-text.csv``).
 
-Every condition is deterministic (its random draws are seeded by the crop's name). Accuracy only: no
+Every condition is deterministic (its random draws are seeded by the crop's name, or by the frame's
+place among the frames, which are read in the order of their names). Accuracy only: no
 timing, so the numbers hold on any machine with the same models. Writes
 ``benchmarks/results/plate_conditions.json`` and the ``## Plate reader: camera conditions`` section of
 ``benchmarks/RESULTS.md``.
@@ -54,8 +55,8 @@ HERE = Path(__file__).resolve().parent
 CROPS = HERE.parent.parent / "shared" / "datasets" / "vn-plate-crops"
 SCENES = HERE.parent.parent / "shared" / "datasets" / "vn-plate-scenes" / "valid"
 SCENE_TEXTS = HERE / "data" / "vn-plate-scenes-valid-text.csv"
-#: the longest side of the view the plate detector searches (`PlatesConfig.max_side`)
-VIEW = 640
+#: the longest side of the view the plate detector searches (640 px)
+VIEW = PlatesConfig().max_side
 RESULTS_JSON = HERE / "results" / "plate_conditions.json"
 SECTION = "## Plate reader: camera conditions"
 #: a wrong reading at least this sure is one a watchlist alert at the usual thresholds would pass
