@@ -33,6 +33,7 @@ import argparse
 import dataclasses
 import datetime
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -104,16 +105,17 @@ def turned(degrees: float) -> Transform:
     return apply
 
 
+def smear(image: Image, px: float) -> Image:
+    """`image` blurred horizontally over `px` pixels (at least 2): motion during the exposure."""
+    n = max(2, round(px))
+    kernel = np.full((1, n), 1.0 / n, np.float32)
+    return np.asarray(cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REPLICATE))
+
+
 def motion(share: float) -> Transform:
     """Horizontal motion blur over `share` of the crop's width: a vehicle crossing the view during a
     long exposure."""
-
-    def apply(image: Image, _rng: np.random.Generator) -> Image:
-        n = max(2, round(share * image.shape[1]))
-        kernel = np.full((1, n), 1.0 / n, np.float32)
-        return np.asarray(cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REPLICATE))
-
-    return apply
+    return lambda image, _rng: smear(image, share * image.shape[1])
 
 
 def defocus(share: float) -> Transform:
@@ -212,8 +214,8 @@ def stream(longest: int) -> Callable[[Image, np.random.Generator], tuple[Image, 
 def frame_motion(px: float) -> Callable[[Image, np.random.Generator], tuple[Image, float]]:
     """Horizontal motion blur over `px` pixels of the 640-px view."""
 
-    def apply(frame: Image, rng: np.random.Generator) -> tuple[Image, float]:
-        return motion(_in_view(px, frame) / frame.shape[1])(frame, rng), 1.0
+    def apply(frame: Image, _rng: np.random.Generator) -> tuple[Image, float]:
+        return smear(frame, _in_view(px, frame)), 1.0
 
     return apply
 
@@ -266,7 +268,7 @@ def measure_frames(
     labels = scenes.read_labels(texts, images_dir)
     rows = []
     for c in conditions:
-        counter = iter(range(1 << 30))
+        counter = itertools.count()
 
         def detect(frame: Image, c: FrameCondition = c, counter: Any = counter) -> Detections:
             degraded, scale = c.apply(frame, seeded(str(next(counter)), c.name))
